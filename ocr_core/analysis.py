@@ -1,0 +1,260 @@
+"""Error analysis: pure functions on a score frame (see ``ocr_core.score`` for its columns).
+
+Edits come from rapidfuzz's Levenshtein alignment of label (true) against prediction. ``EPSILON``
+stands for the missing side: an insertion is ``ε -> x`` (the model read an extra ``x``), a deletion is
+``x -> ε`` (the model missed ``x``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from rapidfuzz.distance import Levenshtein
+
+EPSILON = "ε"
+ERROR_TYPES = ("substitution", "insertion", "deletion")
+PROVINCE_GLYPHS = "皖沪津渝冀晋蒙辽吉黑苏浙京闽赣鲁豫鄂湘粤桂琼川贵云藏陕甘青宁新警学"
+
+
+@dataclass(frozen=True)
+class Edit:
+    """One aligned difference: ``kind`` is substitution, insertion or deletion; ``position`` indexes the label."""
+
+    kind: str
+    true: str
+    pred: str
+    position: int
+
+
+def align(label: str, pred: str) -> list[Edit]:
+    """The minimal edits that turn ``label`` into ``pred``, with ε for the missing side."""
+    edits: list[Edit] = []
+    for op in Levenshtein.editops(label, pred):
+        if op.tag == "replace":
+            edits.append(Edit("substitution", label[op.src_pos], pred[op.dest_pos], op.src_pos))
+        elif op.tag == "insert":
+            edits.append(Edit("insertion", EPSILON, pred[op.dest_pos], op.src_pos))
+        else:
+            edits.append(Edit("deletion", label[op.src_pos], EPSILON, op.src_pos))
+    return edits
+
+
+def aligned_pairs(label: str, pred: str) -> list[tuple[str, str, str]]:
+    """The full alignment as ``(kind, true, pred)`` tuples, matches included, in reading order.
+
+    ``kind`` is ``equal``, ``substitution``, ``insertion`` or ``deletion``; the dashboard draws diffs from it.
+    """
+    out: list[tuple[str, str, str]] = []
+    for block in Levenshtein.opcodes(label, pred):
+        a, b = label[block.src_start:block.src_end], pred[block.dest_start:block.dest_end]
+        if block.tag == "equal":
+            out += [("equal", c, c) for c in a]
+        elif block.tag == "replace":
+            out += [("substitution", x, y) for x, y in zip(a, b)]
+        elif block.tag == "delete":
+            out += [("deletion", c, EPSILON) for c in a]
+        else:
+            out += [("insertion", EPSILON, c) for c in b]
+    return out
+
+
+def edit_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per edit of every wrong sample: ``sample, kind, true, pred, position``."""
+    wrong = frame.loc[~frame["correct"], ["sample", "label", "pred"]]
+    rows = [
+        (sample, e.kind, e.true, e.pred, e.position)
+        for sample, label, pred in wrong.itertuples(index=False)
+        for e in align(label, pred)
+    ]
+    table = pd.DataFrame(rows, columns=["sample", "kind", "true", "pred", "position"])
+    return table.astype({"sample": np.int32, "position": np.int32})
+
+
+def error_type_counts(edits: pd.DataFrame) -> pd.Series:
+    """How many substitutions, insertions and deletions an edit table holds (all three always present)."""
+    return edits["kind"].value_counts().reindex(list(ERROR_TYPES), fill_value=0)
+
+
+def confusion_table(frame: pd.DataFrame, edits: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Counts of true (rows) against predicted (columns) characters, ε included; matches on the diagonal."""
+    edits = edit_table(frame) if edits is None else edits
+    true_counts: dict[str, int] = {}
+    for label in frame["label"]:
+        for c in label:
+            true_counts[c] = true_counts.get(c, 0) + 1
+    matched = pd.Series(true_counts, dtype=np.int64)
+    lost = edits.loc[edits["kind"] != "insertion", "true"].value_counts()
+    matched = matched.sub(lost, fill_value=0).astype(np.int64)
+    pairs = edits.groupby(["true", "pred"]).size()
+    chars = sorted(set(matched.index) | set(edits["true"]) | set(edits["pred"]) - {EPSILON})
+    chars = [c for c in chars if c != EPSILON] + [EPSILON]
+    table = pd.DataFrame(0, index=chars, columns=chars, dtype=np.int64)
+    for c, count in matched.items():
+        table.loc[c, c] += int(count)
+    for (t, p), count in pairs.items():
+        table.loc[t, p] += int(count)
+    table.index.name, table.columns.name = "true", "pred"
+    return table
+
+
+def glyph_group(char: str) -> str:
+    """``province``, ``letter``, ``digit``, ``epsilon`` or ``other``."""
+    if char == EPSILON:
+        return "epsilon"
+    if char in PROVINCE_GLYPHS:
+        return "province"
+    if char.isascii() and char.isdigit():
+        return "digit"
+    if char.isascii() and char.isalpha():
+        return "letter"
+    return "other"
+
+
+def top_confusions(edits: pd.DataFrame, n: int | None = None) -> pd.DataFrame:
+    """Confused pairs ranked by count: ``true, pred, count, samples, kind, group``.
+
+    ``group`` names the glyph classes involved, e.g. ``province→province`` or ``digit→letter``.
+    """
+    if edits.empty:
+        return pd.DataFrame(columns=["true", "pred", "count", "samples", "kind", "group"])
+    grouped = edits.groupby(["true", "pred"]).agg(
+        count=("sample", "size"), samples=("sample", "nunique"), kind=("kind", "first")
+    ).reset_index()
+    grouped["group"] = [f"{glyph_group(t)}→{glyph_group(p)}" for t, p in zip(grouped["true"], grouped["pred"])]
+    grouped = grouped.sort_values(["count", "true", "pred"], ascending=[False, True, True], kind="stable")
+    grouped = grouped.reset_index(drop=True)
+    return grouped if n is None else grouped.head(n)
+
+
+def samples_with_confusion(frame: pd.DataFrame, edits: pd.DataFrame, true: str, pred: str) -> pd.DataFrame:
+    """The rows of ``frame`` whose alignment contains the edit ``true -> pred``."""
+    ids = edits.loc[(edits["true"] == true) & (edits["pred"] == pred), "sample"].unique()
+    return frame[frame["sample"].isin(ids)]
+
+
+def position_accuracy(frame: pd.DataFrame, length: int | None = None) -> pd.DataFrame:
+    """Per-position accuracy for labels of one length (the most common one by default).
+
+    A position counts as right when prediction and label have the same length and agree there.
+    """
+    if frame.empty:
+        return pd.DataFrame(columns=["position", "accuracy", "n"])
+    length = int(frame["label_len"].mode().iloc[0]) if length is None else length
+    rows = frame[frame["label_len"] == length]
+    labels = rows["label"].tolist()
+    preds = rows["pred"].tolist()
+    hits = np.zeros(length, np.int64)
+    for label, pred in zip(labels, preds):
+        if len(pred) == length:
+            hits += np.frombuffer(label.encode("utf-32-le"), np.uint32) == np.frombuffer(
+                pred.encode("utf-32-le"), np.uint32
+            )
+    n = len(rows)
+    acc = hits / n if n else np.full(length, np.nan)
+    return pd.DataFrame({"position": np.arange(1, length + 1), "accuracy": acc, "n": n})
+
+
+def accuracy_by(frame: pd.DataFrame, column: str, bins: int = 0) -> pd.DataFrame:
+    """Accuracy and mean CER per value of ``column``; numeric columns can be cut into ``bins`` bins."""
+    if column not in frame.columns:
+        raise KeyError(f"score frame has no column {column!r}")
+    keys = frame[column]
+    if bins and pd.api.types.is_numeric_dtype(keys) and keys.nunique() > bins:
+        keys = pd.cut(keys, bins=bins).astype(str)
+    grouped = frame.groupby(keys, observed=True).agg(
+        n=("correct", "size"), accuracy=("correct", "mean"), cer=("cer", "mean")
+    )
+    grouped.index.name = column
+    return grouped.reset_index().sort_values("n", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def rank_worst(frame: pd.DataFrame) -> pd.DataFrame:
+    """Samples ordered worst first: highest CER, ties broken by the most confident (the surprising ones)."""
+    return frame.sort_values(["cer", "confidence", "sample"], ascending=[False, False, True], kind="stable")
+
+
+def compare_frames(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
+    """Join two score frames of the same dataset by path: per-sample outcome under A and B.
+
+    Columns: ``path, label, pred_a, pred_b, correct_a, correct_b, cer_a, cer_b, change`` where change is
+    ``fixed`` (wrong in A, right in B), ``broken``, ``both right`` or ``both wrong``.
+    """
+    keep = ["path", "label", "pred", "correct", "cer", "confidence"]
+    joined = a[keep + ["sample"]].merge(b[keep], on=["path", "label"], suffixes=("_a", "_b"))
+    change = np.select(
+        [~joined["correct_a"] & joined["correct_b"], joined["correct_a"] & ~joined["correct_b"], joined["correct_a"]],
+        ["fixed", "broken", "both right"],
+        default="both wrong",
+    )
+    joined["change"] = change
+    return joined
+
+
+def delta_by(a: pd.DataFrame, b: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Accuracy of A and B and their difference per value of ``column`` (e.g. ``province``)."""
+    left = accuracy_by(a, column)[[column, "n", "accuracy"]]
+    right = accuracy_by(b, column)[[column, "accuracy"]]
+    merged = left.merge(right, on=column, how="outer", suffixes=("_a", "_b"))
+    merged["delta"] = merged["accuracy_b"] - merged["accuracy_a"]
+    return merged.sort_values("delta", kind="stable").reset_index(drop=True)
+
+
+def confusion_delta(edits_a: pd.DataFrame, edits_b: pd.DataFrame, n: int = 20) -> pd.DataFrame:
+    """Confused pairs whose count changed most from A to B: ``true, pred, count_a, count_b, delta``."""
+    ca = edits_a.groupby(["true", "pred"]).size().rename("count_a")
+    cb = edits_b.groupby(["true", "pred"]).size().rename("count_b")
+    merged = pd.concat([ca, cb], axis=1).fillna(0).astype(np.int64)
+    merged["delta"] = merged["count_b"] - merged["count_a"]
+    merged = merged[merged["delta"] != 0]
+    order = merged["delta"].abs().sort_values(ascending=False, kind="stable").index
+    return merged.loc[order].head(n).reset_index()
+
+
+def filter_frame(
+    frame: pd.DataFrame,
+    edits: pd.DataFrame,
+    provinces: Sequence[str] = (),
+    lengths: Sequence[int] = (),
+    error_types: Sequence[str] = (),
+    confusion: tuple[str, str] | None = None,
+    cer_range: tuple[float, float] = (0.0, float("inf")),
+    confidence_range: tuple[float, float] = (0.0, 1.0),
+    correctness: str = "all",
+    confident_wrong: float | None = None,
+) -> pd.DataFrame:
+    """The rows that pass every given filter.
+
+    Args:
+        frame: the score frame.
+        edits: its ``edit_table``.
+        provinces: keep labels whose first character is one of these (all when empty).
+        lengths: keep labels of these lengths (all when empty).
+        error_types: keep samples with at least one edit of one of these kinds.
+        confusion: keep samples whose alignment contains ``true -> pred``.
+        cer_range: inclusive CER bounds.
+        confidence_range: inclusive confidence bounds.
+        correctness: ``all``, ``correct`` or ``wrong``.
+        confident_wrong: when set, keep wrong samples with confidence at least this (label-error candidates).
+    """
+    mask = frame["cer"].between(*cer_range) & frame["confidence"].between(*confidence_range)
+    if provinces:
+        mask &= frame["province"].isin(list(provinces))
+    if lengths:
+        mask &= frame["label_len"].isin(list(lengths))
+    if correctness == "correct":
+        mask &= frame["correct"]
+    elif correctness == "wrong":
+        mask &= ~frame["correct"]
+    if confident_wrong is not None:
+        mask &= ~frame["correct"] & (frame["confidence"] >= confident_wrong)
+    if error_types:
+        ids = edits.loc[edits["kind"].isin(list(error_types)), "sample"].unique()
+        mask &= frame["sample"].isin(ids)
+    if confusion is not None:
+        t, p = confusion
+        ids = edits.loc[(edits["true"] == t) & (edits["pred"] == p), "sample"].unique()
+        mask &= frame["sample"].isin(ids)
+    return frame[mask]

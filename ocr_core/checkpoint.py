@@ -1,0 +1,187 @@
+"""Checkpoints: a plain dict of tensors and primitives, saved atomically, loaded with ``weights_only=True``.
+
+Keys: ``format_version, arch, arch_config, vocab, input_size, state_dict, augment, data_fingerprint,
+metrics, created`` and, for resumable training checkpoints, ``train_state``. Nothing in a checkpoint
+needs unpickling of Python objects, so a file that does is refused without running any of it.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import pickle
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ocr_core.errors import InputError
+from ocr_core.models import build_model
+from ocr_core.vocab import Vocab
+
+FORMAT_VERSION = 1
+REQUIRED_KEYS = ("format_version", "arch", "arch_config", "vocab", "input_size", "state_dict")
+
+
+@dataclass
+class LoadedModel:
+    """A model in eval mode with the vocabulary and metadata of its checkpoint."""
+
+    model: nn.Module
+    vocab: Vocab
+    arch: str
+    input_size: tuple[int, int]
+    meta: dict[str, Any]
+    path: str
+
+
+def make_checkpoint(
+    model: nn.Module,
+    arch: str,
+    arch_config: dict[str, Any],
+    vocab: Vocab,
+    input_size: tuple[int, int],
+    augment: dict[str, Any] | None = None,
+    data_fingerprint: str = "",
+    metrics: dict[str, float] | None = None,
+    train_state: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Assemble the checkpoint dict of a model (weights copied to the CPU)."""
+    state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+    checkpoint: dict[str, Any] = {
+        "format_version": FORMAT_VERSION,
+        "arch": arch,
+        "arch_config": {k: list(v) if isinstance(v, tuple) else v for k, v in arch_config.items()},
+        "vocab": vocab.chars,
+        "input_size": list(input_size),
+        "state_dict": state,
+        "augment": augment,
+        "data_fingerprint": data_fingerprint,
+        "metrics": dict(metrics or {}),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    if train_state is not None:
+        checkpoint["train_state"] = train_state
+    return checkpoint
+
+
+def save_checkpoint(checkpoint: dict[str, Any], path: str | Path) -> None:
+    """Write a checkpoint dict through a temp file and ``os.replace``, so readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        torch.save(checkpoint, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a checkpoint file safely (``weights_only=True``) and check it has PlateLens' keys.
+
+    Raises:
+        InputError: missing, truncated, not a checkpoint, pickled objects, or another format.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"checkpoint {path} does not exist; give the path of a .pt file")
+    data = _safe_torch_load(path)
+    if not isinstance(data, dict):
+        raise InputError(f"{path} holds a {type(data).__name__}, not a checkpoint dict; give a PlateLens .pt file")
+    if {"model", "alphabet", "target_length"} <= set(data):
+        raise InputError(
+            f"{path} is a seed-000 notebook checkpoint; convert it with "
+            f"`python -m ocr_core import-seed000 {path} --out NEW.pt`"
+        )
+    missing = [k for k in REQUIRED_KEYS if k not in data]
+    if missing:
+        raise InputError(f"{path} is not a PlateLens checkpoint (missing {', '.join(missing)})")
+    if data["format_version"] > FORMAT_VERSION:
+        raise InputError(f"{path} has format version {data['format_version']}; upgrade PlateLens to read it")
+    return data
+
+
+def _safe_torch_load(path: Path) -> Any:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "Weights only load failed" in str(exc):
+            raise InputError(
+                f"refused to load {path}: it contains pickled Python objects that could run code; "
+                "only plain tensor checkpoints are accepted"
+            ) from None
+        raise InputError(f"{path} is not a torch checkpoint (unreadable pickle data)") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
+        first = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        raise InputError(f"{path} is not a readable checkpoint (truncated or corrupt: {first})") from None
+
+
+def model_from_checkpoint(checkpoint: dict[str, Any], source: str = "<memory>") -> LoadedModel:
+    """Build the model of a checkpoint dict, load its weights, and put it in eval mode.
+
+    Raises:
+        InputError: the weights do not fit the declared architecture and vocabulary.
+    """
+    vocab = Vocab(checkpoint["vocab"])
+    try:
+        model = build_model(checkpoint["arch"], vocab.num_classes, checkpoint["arch_config"])
+        model.load_state_dict(checkpoint["state_dict"])
+    except (ValueError, RuntimeError, TypeError, KeyError) as exc:
+        first = str(exc).splitlines()[0][:160]
+        raise InputError(f"checkpoint {source} does not match its architecture or vocabulary ({first})") from None
+    model.eval()
+    meta = {k: v for k, v in checkpoint.items() if k not in ("state_dict", "train_state")}
+    size = tuple(int(v) for v in checkpoint["input_size"])
+    return LoadedModel(model, vocab, checkpoint["arch"], (size[0], size[1]), meta, source)
+
+
+def load_model(path: str | Path) -> LoadedModel:
+    """Read a checkpoint file and return its model in eval mode."""
+    return model_from_checkpoint(read_checkpoint(path), str(path))
+
+
+def import_seed000(path: str | Path) -> dict[str, Any]:
+    """Convert a checkpoint saved by seed notebook 000's ``OCR.state_dict()`` into a PlateLens checkpoint.
+
+    The notebook's file holds ``model, alphabet, target_length, optimizer, scheduler``. Its encoder
+    lower-cased the alphabet and put blank at 0, so output ``i + 1`` is ``alphabet[i]``; the imported
+    vocabulary upper-cases it again so predictions read like plates.
+
+    Raises:
+        InputError: the file is unreadable or not in the notebook's layout.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"checkpoint {path} does not exist; give the notebook's saved .pt file")
+    data = _safe_torch_load(path)
+    if not isinstance(data, dict) or not {"model", "alphabet"} <= set(data):
+        raise InputError(f"{path} is not a seed-000 checkpoint (it needs the keys model and alphabet)")
+    alphabet = str(data["alphabet"]).upper()
+    try:
+        vocab = Vocab(alphabet)
+    except ValueError:
+        raise InputError(f"{path} has an alphabet with duplicate characters after upper-casing") from None
+    state = dict(data["model"])
+    sequence_length = int(state["cnn.fc.3.weight"].shape[0]) if "cnn.fc.3.weight" in state else 16
+    lstm_hidden = int(state["rnn.0.rnn.weight_hh_l0"].shape[1]) if "rnn.0.rnn.weight_hh_l0" in state else 256
+    config = {"sequence_length": sequence_length, "lstm_hidden": lstm_hidden, "input_divisor": 256.0}
+    checkpoint = {
+        "format_version": FORMAT_VERSION,
+        "arch": "fcnn_bilstm",
+        "arch_config": config,
+        "vocab": vocab.chars,
+        "input_size": [32, 128],
+        "state_dict": state,
+        "augment": None,
+        "data_fingerprint": "",
+        "metrics": {},
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "imported_from": str(path),
+        "target_length": int(data.get("target_length", 0) or 0),
+    }
+    model_from_checkpoint(checkpoint, str(path))  # fail now, with a clear message, if the weights do not fit
+    return checkpoint

@@ -1,0 +1,1 @@
+"""Datasets: source specs, image decoding, the raw CCPD format and synthetic plates."""

@@ -1,0 +1,143 @@
+"""The in-memory plate dataset: every crop decoded once, resized to the model input, kept as uint8.
+
+Decoding is the slow part of reading plates (JPEG, perspective warps), so it happens once, in threads
+(OpenCV releases the GIL), and training epochs and scoring read from the cached array. At 32x128 a crop
+is 12 KiB, so 100k samples take about 1.2 GiB.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ocr_core.data.image_io import resize_to_input
+from ocr_core.data.sources import Sample, SourceListing, list_source, load_crop
+from ocr_core.errors import InputError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_INPUT_SIZE = (32, 128)  # (height, width)
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass
+class PlateDataset:
+    """Decoded crops (N, H, W, 3) uint8 with their samples, original sizes and the skipped files."""
+
+    spec: str
+    kind: str
+    samples: list[Sample]
+    images: np.ndarray
+    original_sizes: np.ndarray  # (N, 2) height, width of the crop before resizing
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    @property
+    def labels(self) -> list[str]:
+        """The ground-truth text of every sample."""
+        return [s.label for s in self.samples]
+
+    def subset(self, indices: Sequence[int]) -> PlateDataset:
+        """A dataset of the given rows, sharing nothing mutable with this one."""
+        idx = np.asarray(indices, dtype=np.int64)
+        return PlateDataset(
+            self.spec, self.kind, [self.samples[i] for i in idx], self.images[idx], self.original_sizes[idx], []
+        )
+
+    def attributes(self) -> pd.DataFrame:
+        """Per-sample attributes: path, label, source, height, width, and CCPD fields when present."""
+        frame = pd.DataFrame(
+            {
+                "path": [s.path for s in self.samples],
+                "label": self.labels,
+                "source": [s.source for s in self.samples],
+                "height": self.original_sizes[:, 0].astype(np.int32),
+                "width": self.original_sizes[:, 1].astype(np.int32),
+            }
+        )
+        extra_keys = sorted({k for s in self.samples for k in s.attrs})
+        for key in extra_keys:
+            frame[key] = [s.attrs.get(key) for s in self.samples]
+        return frame
+
+    def fingerprint(self) -> str:
+        """A short hash of the sample paths and labels, stored in checkpoints and score caches."""
+        digest = hashlib.sha1()
+        for s in self.samples:
+            digest.update(f"{s.path}\t{s.label}\n".encode())
+        return digest.hexdigest()[:16]
+
+
+def skipped_summary(skipped: Sequence[tuple[str, str]], limit: int = 5) -> str:
+    """One line that counts the skipped files and names the first few with their reason."""
+    shown = "; ".join(f"{Path(p).name} ({why})" for p, why in skipped[:limit])
+    more = f"; and {len(skipped) - limit} more" if len(skipped) > limit else ""
+    return f"skipped {len(skipped)} file(s): {shown}{more}"
+
+
+def decode_listing(
+    listing: SourceListing,
+    input_size: tuple[int, int] = DEFAULT_INPUT_SIZE,
+    strict: bool = False,
+    progress: ProgressFn | None = None,
+    threads: int = 4,
+) -> PlateDataset:
+    """Decode and resize every sample of a listing; undecodable files are skipped and listed.
+
+    Raises:
+        InputError: a file cannot be decoded and ``strict`` is set, or nothing decodable is left.
+    """
+    height, width = input_size
+    n = len(listing.samples)
+    images = np.zeros((n, height, width, 3), dtype=np.uint8)
+    sizes = np.zeros((n, 2), dtype=np.int32)
+    failures: dict[int, str] = {}
+
+    def decode(i: int) -> None:
+        try:
+            crop = load_crop(listing.samples[i])
+        except InputError as exc:
+            failures[i] = str(exc)
+            return
+        sizes[i] = crop.shape[:2]
+        images[i] = resize_to_input(crop, height, width)
+
+    done = 0
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        for _ in pool.map(decode, range(n)):
+            done += 1
+            if progress is not None and (done % 64 == 0 or done == n):
+                progress(done, n)
+
+    if strict and (failures or listing.skipped):
+        reason = failures[min(failures)] if failures else "{} is {}".format(*listing.skipped[0])
+        raise InputError(f"{reason} (--strict makes unreadable dataset files fatal)")
+    keep = [i for i in range(n) if i not in failures]
+    skipped = list(listing.skipped) + [(listing.samples[i].path, "not a decodable image") for i in sorted(failures)]
+    if not keep:
+        raise InputError(f"dataset {listing.spec} has no decodable image; {skipped_summary(skipped)}")
+    if skipped:
+        log.warning("%s: %s", listing.spec, skipped_summary(skipped))
+    if len(keep) < n:
+        idx = np.asarray(keep)
+        images, sizes = images[idx], sizes[idx]
+    return PlateDataset(listing.spec, listing.kind, [listing.samples[i] for i in keep], images, sizes, skipped)
+
+
+def load_dataset(
+    spec: str | Path,
+    input_size: tuple[int, int] = DEFAULT_INPUT_SIZE,
+    strict: bool = False,
+    progress: ProgressFn | None = None,
+) -> PlateDataset:
+    """List a source spec and decode it into a :class:`PlateDataset`."""
+    return decode_listing(list_source(spec), input_size=input_size, strict=strict, progress=progress)

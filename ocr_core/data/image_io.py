@@ -1,0 +1,79 @@
+"""Decoding image files of any kind into RGB uint8, and resizing them to the model input."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ocr_core.errors import InputError
+
+# Refuse to decode images whose pixel count could exhaust memory; larger plates are not plausible crops.
+MAX_PIXELS = 64_000_000
+
+
+def to_rgb_uint8(image: np.ndarray) -> np.ndarray:
+    """Normalize a decoded array (gray, gray+alpha, BGR, BGRA; 8 or 16 bit; float) to RGB uint8."""
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        scaled = image.astype(np.float32)
+        if scaled.size and float(np.nanmax(scaled)) <= 1.0:
+            scaled = scaled * 255.0
+        image = np.clip(np.nan_to_num(scaled), 0, 255).astype(np.uint8)
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
+    channels = image.shape[2]
+    if channels == 1:
+        return cv2.cvtColor(image[:, :, 0], cv2.COLOR_GRAY2RGB)
+    if channels == 2:
+        return cv2.cvtColor(image[:, :, 0], cv2.COLOR_GRAY2RGB)
+    if channels == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
+    return cv2.cvtColor(image[:, :, :3], cv2.COLOR_BGR2RGB)
+
+
+def read_rgb(path: str | Path) -> np.ndarray:
+    """Read an image file (non-ASCII paths included) as RGB uint8.
+
+    Raises:
+        InputError: the file is missing, empty, too large or not a decodable image.
+    """
+    path = Path(path)
+    try:
+        raw = np.fromfile(path, dtype=np.uint8)
+    except OSError as exc:
+        raise InputError(f"cannot read image {path}: {exc.strerror or exc}; check the path and permissions") from None
+    if raw.size == 0:
+        raise InputError(f"image {path} is an empty (zero-byte) file; remove or replace it")
+    with np.errstate(all="ignore"):
+        image = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED)
+    if image is None or image.size == 0:
+        raise InputError(f"{path} is not a decodable image (truncated or not a picture); remove or replace it")
+    if image.shape[0] * image.shape[1] > MAX_PIXELS:
+        raise InputError(
+            f"image {path} is {image.shape[1]}x{image.shape[0]} pixels, over the {MAX_PIXELS:,} pixel limit; "
+            "crop the plate first"
+        )
+    return to_rgb_uint8(image)
+
+
+def resize_to_input(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Resize an RGB crop to the model input size, choosing the interpolation by scale direction."""
+    if image.shape[0] == height and image.shape[1] == width:
+        return image
+    shrinking = image.shape[0] > height or image.shape[1] > width
+    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+    return cv2.resize(image, (width, height), interpolation=interpolation)
+
+
+def write_image_atomic(image_rgb: np.ndarray, path: Path) -> None:
+    """Write an RGB image as PNG/JPEG (by suffix) through a temp file and ``os.replace``."""
+    ok, buf = cv2.imencode(path.suffix or ".png", cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise InputError(f"cannot encode image for {path}; use a .png or .jpg name")
+    tmp = path.with_name(f".{path.name}.tmp")
+    buf.tofile(tmp)
+    os.replace(tmp, path)

@@ -1,0 +1,5 @@
+"""Model registry: every architecture is a config dataclass plus a factory, looked up by name."""
+
+from ocr_core.models.registry import ARCHITECTURES, DEFAULT_ARCH, arch_config, build_model
+
+__all__ = ["ARCHITECTURES", "DEFAULT_ARCH", "arch_config", "build_model"]

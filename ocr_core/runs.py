@@ -1,0 +1,182 @@
+"""Run folders: status, history and options files, listing runs, and launching or stopping training.
+
+A training run is its own process (``python -m ocr_core train``); the dashboard starts it, polls
+``history.jsonl`` and ``status.json``, and stops it with SIGTERM (the trainer then saves ``last.pt``).
+A run whose status says ``running`` but whose process is gone (killed, machine restarted) is ``failed``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+HISTORY_FILE = "history.jsonl"
+STATUS_FILE = "status.json"
+OPTIONS_FILE = "options.json"
+LOG_FILE = "train.log"
+RUN_STATES = ("running", "finished", "stopped", "failed")
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    """Write JSON through a temp file and ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    """A JSON object from ``path``, or None when missing or unreadable."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def write_status(run_dir: Path, state: str, pid: int | None = None, **extra: Any) -> None:
+    """Record the run's state with its process id (this process by default) and a timestamp."""
+    previous = read_json(run_dir / STATUS_FILE) or {}
+    status = {"state": state, "pid": pid or os.getpid(), "started": previous.get("started", _now()),
+              "updated": _now()}
+    if state == "running":
+        status["started"] = _now()
+    status.update(extra)
+    write_json_atomic(run_dir / STATUS_FILE, status)
+
+
+def append_history(path: Path, row: dict[str, Any]) -> None:
+    """Append one epoch as a JSON line and flush it to disk, so pollers see whole lines."""
+    line = json.dumps({k: _json_safe(v) for k, v in row.items()}, ensure_ascii=False) + "\n"
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(line)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def read_history(run_dir: Path) -> pd.DataFrame:
+    """The run's epochs as a frame; a partial last line (a process killed mid-write) is ignored."""
+    rows: list[dict[str, Any]] = []
+    try:
+        text = (run_dir / HISTORY_FILE).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        text = ""
+    for line in text.splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id is running (zombies count as gone)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def run_state(run_dir: Path) -> str:
+    """``running``, ``finished``, ``stopped`` or ``failed`` (a dead process still marked running)."""
+    status = read_json(run_dir / STATUS_FILE)
+    if status is None:
+        return "failed"
+    state = str(status.get("state", "failed"))
+    if state == "running" and not pid_alive(int(status.get("pid", -1))):
+        return "failed"
+    return state if state in RUN_STATES else "failed"
+
+
+def list_runs(runs_root: Path) -> pd.DataFrame:
+    """One row per run folder: name, state, epochs done, best val accuracy and CER, paths."""
+    rows = []
+    if runs_root.is_dir():
+        for run_dir in sorted((p for p in runs_root.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime,
+                              reverse=True):
+            if not (run_dir / STATUS_FILE).exists() and not (run_dir / OPTIONS_FILE).exists():
+                continue
+            history = read_history(run_dir)
+            options = read_json(run_dir / OPTIONS_FILE) or {}
+            best_acc = float(history["val_accuracy"].max()) if "val_accuracy" in history else float("nan")
+            best_cer = float(history["val_cer"].min()) if "val_cer" in history else float("nan")
+            rows.append({
+                "run": run_dir.name,
+                "state": run_state(run_dir),
+                "epochs": f"{len(history)}/{options.get('epochs', '?')}",
+                "best_val_accuracy": best_acc,
+                "best_val_cer": best_cer,
+                "arch": options.get("arch", ""),
+                "data": options.get("data", ""),
+                "best_checkpoint": str(run_dir / "best.pt") if (run_dir / "best.pt").exists() else "",
+                "path": str(run_dir),
+            })
+    return pd.DataFrame(rows, columns=["run", "state", "epochs", "best_val_accuracy", "best_val_cer", "arch",
+                                       "data", "best_checkpoint", "path"])
+
+
+def train_command(options: dict[str, Any]) -> list[str]:
+    """The CLI command line for a training run described by ``options`` (TrainOptions field names)."""
+    cmd = [sys.executable, "-m", "ocr_core", "train", "--data", str(options["data"]), "--out", str(options["out"])]
+    flags = {"val": "--val", "val_split": "--val-split", "arch": "--arch", "epochs": "--epochs",
+             "batch_size": "--batch-size", "lr": "--lr", "augment": "--augment", "init": "--init",
+             "device": "--device", "seed": "--seed", "workers": "--workers"}
+    for key, flag in flags.items():
+        value = options.get(key)
+        if value not in (None, ""):
+            cmd += [flag, str(value)]
+    return cmd
+
+
+def launch_training(options: dict[str, Any]) -> subprocess.Popen[bytes]:
+    """Start a training run as a detached process that outlives the caller; its output goes to train.log."""
+    run_dir = Path(options["out"])
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with open(run_dir / LOG_FILE, "ab") as log:
+        process = subprocess.Popen(  # noqa: S603 - our own interpreter and module, arguments as a list
+            train_command(options), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+    # Marked running at once, so the run is listed as running while the child is still importing torch.
+    write_status(run_dir, "running", pid=process.pid)
+    return process
+
+
+def stop_run(run_dir: Path) -> bool:
+    """Ask a running training process to stop (SIGTERM: it saves ``last.pt`` and exits); False if not running."""
+    status = read_json(run_dir / STATUS_FILE) or {}
+    pid = int(status.get("pid", -1))
+    if status.get("state") != "running" or not pid_alive(pid):
+        return False
+    os.kill(pid, signal.SIGTERM)
+    return True

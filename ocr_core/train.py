@@ -1,0 +1,388 @@
+"""Training: a flat CTC loop over in-memory crops, writing checkpoints and ``history.jsonl`` to a run folder.
+
+A run folder holds ``options.json`` (what was asked), ``status.json`` (running, finished, stopped or
+failed, with the process id), ``history.jsonl`` (one JSON line per epoch, appended and flushed so
+another process can poll it), ``last.pt`` (resumable) and ``best.pt`` (by validation accuracy).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import albumentations as A
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from ocr_core import augment as augment_lib
+from ocr_core.checkpoint import make_checkpoint, model_from_checkpoint, read_checkpoint, save_checkpoint
+from ocr_core.data.dataset import DEFAULT_INPUT_SIZE, PlateDataset, load_dataset
+from ocr_core.data.sources import split_by_hash
+from ocr_core.device import default_batch_size, pick_device, uses_amp
+from ocr_core.errors import InputError
+from ocr_core.models import DEFAULT_ARCH, arch_config, build_model
+from ocr_core.runs import HISTORY_FILE, OPTIONS_FILE, append_history, write_json_atomic, write_status
+from ocr_core.score import run_batch, summarize
+from ocr_core.vocab import BLANK_ID, Vocab
+
+
+@dataclass
+class TrainOptions:
+    """Everything a training run needs; saved to ``options.json`` and inside ``last.pt`` for ``--resume``."""
+
+    data: str
+    out: str
+    val: str | None = None
+    val_split: float = 0.1
+    arch: str = DEFAULT_ARCH
+    epochs: int = 10
+    batch_size: int | None = None
+    lr: float = 3e-3
+    augment: str = "default"  # "default", "none", or the path of an A.to_dict JSON file
+    init: str | None = None
+    device: str = "auto"
+    seed: int = 0
+    workers: int | None = None
+    strict: bool = False
+    vocab: str | None = None  # a preset name; by default the vocabulary comes from the training labels
+    extra_data: list[str] = field(default_factory=list)
+
+
+class AugmentedCrops(Dataset):
+    """Cached uint8 crops with their encoded labels; the augmentation runs in DataLoader workers."""
+
+    def __init__(self, images: np.ndarray, targets: list[list[int]], pipeline: A.Compose | None) -> None:
+        self.images = images
+        self.targets = targets
+        self.pipeline = pipeline
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, list[int]]:
+        image = self.images[index]
+        if self.pipeline is not None:
+            image = self.pipeline(image=image)["image"]
+        return torch.from_numpy(np.ascontiguousarray(image)), self.targets[index]
+
+
+def collate(batch: list[tuple[torch.Tensor, list[int]]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Stack images to (N, 3, H, W) uint8 and concatenate targets for ``F.ctc_loss``."""
+    images = torch.stack([item[0] for item in batch]).permute(0, 3, 1, 2)
+    targets = torch.tensor([i for item in batch for i in item[1]], dtype=torch.long)
+    lengths = torch.tensor([len(item[1]) for item in batch], dtype=torch.long)
+    return images, targets, lengths
+
+
+def _seed_worker(_: int) -> None:
+    info = torch.utils.data.get_worker_info()
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+    random.seed(seed)
+    dataset = info.dataset if info is not None else None
+    if isinstance(dataset, AugmentedCrops) and dataset.pipeline is not None:
+        dataset.pipeline.set_random_seed(seed)
+
+
+def resolve_pipeline(spec: str) -> A.Compose | None:
+    """The augmentation pipeline for ``default``, ``none`` or a JSON file path."""
+    if spec in ("", "none"):
+        return None
+    if spec == "default":
+        return augment_lib.default_pipeline()
+    return augment_lib.load_pipeline(Path(spec))
+
+
+def transfer_weights(model: nn.Module, state: dict[str, torch.Tensor], old_classes: int) -> None:
+    """Load ``state`` into ``model``, growing output layers whose first dimension was ``old_classes``.
+
+    Rows of the old vocabulary keep their trained weights; rows of new characters keep their fresh init.
+    """
+    target = model.state_dict()
+    for name, old in state.items():
+        new = target.get(name)
+        if new is None:
+            continue
+        if new.shape == old.shape:
+            target[name] = old
+        elif old.shape[0] == old_classes and new.shape[1:] == old.shape[1:] and new.shape[0] > old_classes:
+            grown = new.clone()
+            grown[:old_classes] = old
+            target[name] = grown
+        else:
+            raise InputError(f"cannot fine-tune: layer {name} has shape {tuple(old.shape)} in --init "
+                             f"but {tuple(new.shape)} here; use the same --arch")
+    model.load_state_dict(target)
+
+
+class _StopFlag:
+    """Turns SIGINT/SIGTERM into a flag the loop checks, so the run can save ``last.pt`` and exit cleanly."""
+
+    def __init__(self) -> None:
+        self.raised = False
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopFlag:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._previous[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread (e.g. called from a test thread): no handler
+                pass
+        return self
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        self.raised = True
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def _set_seed(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _load_splits(opts: TrainOptions, input_size: tuple[int, int]) -> tuple[PlateDataset, PlateDataset | None]:
+    bar = tqdm(total=0, desc="decode", unit="img", leave=False, dynamic_ncols=True)
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    try:
+        data = load_dataset(opts.data, input_size, strict=opts.strict, progress=progress)
+        extra = [load_dataset(spec, input_size, strict=opts.strict, progress=progress) for spec in opts.extra_data]
+        if opts.val:
+            val: PlateDataset | None = load_dataset(opts.val, input_size, strict=opts.strict, progress=progress)
+            train = data
+        elif opts.val_split > 0:
+            train_idx, val_idx = split_by_hash(data.samples, opts.val_split)
+            train, val = data.subset(train_idx), (data.subset(val_idx) if val_idx else None)
+        else:
+            train, val = data, None
+    finally:
+        bar.close()
+    if extra:
+        train = PlateDataset(
+            train.spec, train.kind, train.samples + [s for d in extra for s in d.samples],
+            np.concatenate([train.images, *[d.images for d in extra]]),
+            np.concatenate([train.original_sizes, *[d.original_sizes for d in extra]]),
+        )
+    if len(train) == 0:
+        raise InputError(f"dataset {opts.data} leaves no training samples after the validation split")
+    return train, val
+
+
+@torch.inference_mode()
+def evaluate(model: nn.Module, val: PlateDataset, vocab: Vocab, device: torch.device,
+             batch_size: int) -> dict[str, float]:
+    """Validation loss, exact-plate accuracy and corpus CER of ``model`` on ``val``."""
+    from ocr_core.score import build_score_frame
+
+    model.eval()
+    preds: list[str] = []
+    conf = np.zeros(len(val), np.float32)
+    loss = np.zeros(len(val), np.float32)
+    labels = val.labels
+    for start in range(0, len(val), batch_size):
+        stop = min(start + batch_size, len(val))
+        out = run_batch(model, val.images[start:stop], vocab, device, labels[start:stop])
+        preds += out.preds
+        conf[start:stop], loss[start:stop] = out.confidence, out.loss
+    summary = summarize(build_score_frame(val, preds, conf, loss, vocab))
+    finite = loss[np.isfinite(loss)]
+    return {
+        "val_loss": float(finite.mean()) if finite.size else float("nan"),
+        "val_accuracy": summary.accuracy,
+        "val_cer": summary.cer,
+    }
+
+
+def train(opts: TrainOptions, resume: str | None = None,
+          on_epoch: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Train (or resume) a run and return its best metrics. See the module doc for the run folder.
+
+    Raises:
+        InputError: a bad dataset, augmentation file, checkpoint or device.
+    """
+    state: dict[str, Any] | None = None
+    if resume:
+        last = Path(resume) / "last.pt"
+        checkpoint = read_checkpoint(last)
+        state = checkpoint.get("train_state")
+        if not state:
+            raise InputError(f"{last} has no training state to resume from; start a new run with --init instead")
+        saved = dict(state["options"])
+        saved.update({"out": str(Path(resume)), "epochs": max(opts.epochs, int(saved["epochs"]))
+                      if opts.epochs else int(saved["epochs"])})
+        opts = TrainOptions(**saved)
+    out = Path(opts.out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out / OPTIONS_FILE, asdict(opts))
+    write_status(out, "running")
+    try:
+        with _StopFlag() as stop:
+            result = _train(opts, out, stop, state, on_epoch)
+    except BaseException as exc:
+        write_status(out, "failed", error=str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__)
+        raise
+    write_status(out, "stopped" if result.get("stopped") else "finished")
+    return result
+
+
+def _train(opts: TrainOptions, out: Path, stop: _StopFlag, state: dict[str, Any] | None,
+           on_epoch: Callable[[dict[str, Any]], None] | None) -> dict[str, Any]:
+    _set_seed(opts.seed)
+    device = pick_device(opts.device)
+    pipeline = resolve_pipeline(opts.augment)
+
+    init_ckpt = read_checkpoint(opts.init) if opts.init else None
+    resume_ckpt = read_checkpoint(out / "last.pt") if state else None
+    base = resume_ckpt or init_ckpt
+    arch = base["arch"] if base else opts.arch
+    input_size: tuple[int, int] = tuple(base["input_size"]) if base else DEFAULT_INPUT_SIZE  # type: ignore[assignment]
+    config = base["arch_config"] if base else arch_config(arch)
+    train_set, val_set = _load_splits(opts, input_size)
+
+    if resume_ckpt is not None:
+        vocab = Vocab(resume_ckpt["vocab"])
+    elif init_ckpt is not None:
+        vocab = Vocab(init_ckpt["vocab"]).extended(train_set.labels)
+    elif opts.vocab:
+        vocab = Vocab.preset(opts.vocab).extended(train_set.labels)
+    else:
+        vocab = Vocab.from_labels(train_set.labels)
+
+    model = build_model(arch, vocab.num_classes, config)
+    if resume_ckpt is not None:
+        model.load_state_dict(resume_ckpt["state_dict"])
+    elif init_ckpt is not None:
+        old = model_from_checkpoint(init_ckpt, str(opts.init))
+        transfer_weights(model, old.model.state_dict(), old.vocab.num_classes)
+    model.to(device)
+    if uses_amp(device):
+        model = model.to(memory_format=torch.channels_last)
+
+    batch_size = opts.batch_size or default_batch_size(device, inference=False)
+    targets = [vocab.encode(label) for label in train_set.labels]
+    workers = opts.workers if opts.workers is not None else min(2, os.cpu_count() or 1)
+    loader = DataLoader(
+        AugmentedCrops(train_set.images, targets, pipeline),
+        batch_size=batch_size, shuffle=True, drop_last=len(train_set) > batch_size, collate_fn=collate,
+        num_workers=workers, worker_init_fn=_seed_worker, persistent_workers=workers > 0,
+        pin_memory=device.type == "cuda", generator=torch.Generator().manual_seed(opts.seed),
+    )
+    steps_per_epoch = max(1, len(loader))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=opts.lr, weight_decay=1e-4)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=opts.lr, total_steps=opts.epochs * steps_per_epoch, pct_start=0.15,
+    )
+    scaler = torch.amp.GradScaler(device.type, enabled=uses_amp(device))
+    start_epoch, best_accuracy, best_loss = 0, -1.0, math.inf
+    if state is not None:
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler_state = dict(state["scheduler"])
+        scheduler_state["total_steps"] = opts.epochs * steps_per_epoch
+        scheduler.load_state_dict(scheduler_state)
+        start_epoch, best_accuracy = int(state["epoch"]), float(state["best_accuracy"])
+        best_loss = float(state.get("best_loss", math.inf))
+
+    augment_dict = augment_lib.pipeline_to_dict(pipeline) if pipeline is not None else None
+    fingerprint = train_set.fingerprint()
+    eval_batch = default_batch_size(device, inference=True)
+
+    def checkpoint(metrics: dict[str, float], epoch_done: int) -> dict[str, Any]:
+        train_state = {
+            "options": asdict(opts), "epoch": epoch_done, "best_accuracy": best_accuracy, "best_loss": best_loss,
+            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+        }
+        return make_checkpoint(model, arch, config, vocab, input_size, augment_dict, fingerprint, metrics, train_state)
+
+    metrics: dict[str, float] = {}
+    stopped = False
+    for epoch in range(start_epoch, opts.epochs):
+        model.train()
+        started = time.perf_counter()
+        loss_sum, seen = 0.0, 0
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{opts.epochs}", unit="batch", dynamic_ncols=True, leave=False)
+        for images, target, lengths in bar:
+            images = images.to(device, non_blocking=True)
+            if uses_amp(device):
+                images = images.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device.type, enabled=uses_amp(device)):
+                logits = model(images)
+            log_probs = logits.float().log_softmax(-1).transpose(0, 1)
+            input_lengths = torch.full((images.shape[0],), log_probs.shape[0], dtype=torch.long)
+            loss = F.ctc_loss(log_probs, target.to(device), input_lengths, lengths.to(device),
+                              blank=BLANK_ID, zero_infinity=True)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)
+            nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            loss_sum += loss.item() * images.shape[0]
+            seen += images.shape[0]
+            bar.set_postfix(loss=f"{loss_sum / seen:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
+            if stop.raised:
+                break
+        bar.close()
+        if stop.raised:
+            save_checkpoint(checkpoint(metrics, epoch), out / "last.pt")
+            tqdm.write(f"stopped during epoch {epoch + 1}; saved {out / 'last.pt'}")
+            stopped = True
+            break
+        seconds = time.perf_counter() - started
+        val_metrics = evaluate(model, val_set, vocab, device, eval_batch) if val_set is not None and len(val_set) else {
+            "val_loss": float("nan"), "val_accuracy": float("nan"), "val_cer": float("nan")}
+        row = {
+            "epoch": epoch + 1,
+            "train_loss": loss_sum / max(seen, 1),
+            **val_metrics,
+            "lr": scheduler.get_last_lr()[0],
+            "seconds": round(seconds, 2),
+            "samples_per_second": round(seen / max(seconds, 1e-9), 1),
+        }
+        metrics = {k: row[k] for k in ("epoch", "train_loss", "val_loss", "val_accuracy", "val_cer")}
+        accuracy = val_metrics["val_accuracy"]
+        vloss = val_metrics["val_loss"] if math.isfinite(val_metrics["val_loss"]) else row["train_loss"]
+        improved = (math.isnan(accuracy) and vloss < best_loss) or accuracy > best_accuracy or (
+            accuracy == best_accuracy and vloss < best_loss)
+        if improved:
+            best_accuracy = accuracy if not math.isnan(accuracy) else best_accuracy
+            best_loss = vloss
+        ckpt = checkpoint(metrics, epoch + 1)
+        save_checkpoint(ckpt, out / "last.pt")
+        if improved:
+            ckpt.pop("train_state")
+            save_checkpoint(ckpt, out / "best.pt")
+        append_history(out / HISTORY_FILE, row)
+        tqdm.write(
+            f"epoch {row['epoch']}: train_loss={row['train_loss']:.4f} val_loss={row['val_loss']:.4f} "
+            f"val_accuracy={row['val_accuracy']:.4f} val_cer={row['val_cer']:.4f} "
+            f"{row['samples_per_second']:.0f} samples/s"
+        )
+        if on_epoch is not None:
+            on_epoch(row)
+    if not (out / "best.pt").exists() and (out / "last.pt").exists():
+        best = read_checkpoint(out / "last.pt")
+        best.pop("train_state", None)
+        save_checkpoint(best, out / "best.pt")
+    return {"stopped": stopped, "best_accuracy": best_accuracy, **metrics}

@@ -1,0 +1,75 @@
+"""The workspace: where generated data, score caches and training runs live (``./workspace`` by default).
+
+``PLATELENS_WORKSPACE`` overrides the location. The embedded synthetic test set is generated into it on
+first use and reused afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+from ocr_core.data import synth
+
+DEMO_CHECKPOINT = Path(__file__).resolve().parent / "assets" / "demo.pt"
+EMBEDDED_TESTSET = "synth-test"
+EMBEDDED_COUNT = 1000
+EMBEDDED_SEED = 20261121  # not a seed used for the demo checkpoint's training data
+EMBEDDED_STYLES = ("ccpd", "ccpd-green")
+
+
+def workspace_dir() -> Path:
+    """The workspace root (created if missing)."""
+    root = Path(os.environ.get("PLATELENS_WORKSPACE", "workspace")).expanduser().resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def runs_dir() -> Path:
+    """Where training runs are written."""
+    path = workspace_dir() / "runs"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def datasets_dir() -> Path:
+    """Where generated synthetic sets are written."""
+    path = workspace_dir() / "datasets"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def scores_dir() -> Path:
+    """Where cached score frames are written."""
+    path = workspace_dir() / "scores"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def synthetic_sets() -> list[Path]:
+    """Generated synthetic sets in the workspace (folders holding a completion marker)."""
+    return sorted(p.parent for p in datasets_dir().glob("*/.complete"))
+
+
+def ensure_embedded_testset(progress: Callable[[int, int], None] | None = None) -> Path:
+    """The embedded synthetic test set's folder, generating it on first use.
+
+    Generation goes to a temp folder that is renamed into place, so an interrupted first launch never
+    leaves a half-written set that later launches would trust.
+    """
+    target = datasets_dir() / EMBEDDED_TESTSET
+    if (target / ".complete").exists():
+        return target
+    tmp = datasets_dir() / f".{EMBEDDED_TESTSET}.{os.getpid()}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    synth.generate(tmp, EMBEDDED_COUNT, EMBEDDED_SEED, styles=EMBEDDED_STYLES, progress=progress)
+    (tmp / ".complete").write_text(f"seed={EMBEDDED_SEED} count={EMBEDDED_COUNT}\n", encoding="utf-8")
+    if target.exists():
+        shutil.rmtree(target, ignore_errors=True)
+    try:
+        os.replace(tmp, target)
+    except OSError:  # another session generated it at the same moment: use theirs
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
