@@ -109,7 +109,7 @@ def _safe_torch_load(path: Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        if "Weights only load failed" in str(exc):
+        if "Unsupported global" in str(exc) or "GLOBAL" in str(exc):
             raise InputError(
                 f"refused to load {path}: it contains pickled Python objects that could run code; "
                 "only plain tensor checkpoints are accepted"
@@ -118,6 +118,8 @@ def _safe_torch_load(path: Path) -> Any:
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
         first = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
         raise InputError(f"{path} is not a readable checkpoint (truncated or corrupt: {first})") from None
+    except Exception as exc:  # noqa: BLE001 - garbage breaks the unpickler in many ways (KeyError, ...)
+        raise InputError(f"{path} is not a torch checkpoint (unreadable: {type(exc).__name__})") from None
 
 
 def model_from_checkpoint(checkpoint: dict[str, Any], source: str = "<memory>") -> LoadedModel:
@@ -126,8 +128,8 @@ def model_from_checkpoint(checkpoint: dict[str, Any], source: str = "<memory>") 
     Raises:
         InputError: the weights do not fit the declared architecture and vocabulary.
     """
-    vocab = Vocab(checkpoint["vocab"])
     try:
+        vocab = Vocab(checkpoint["vocab"])
         model = build_model(checkpoint["arch"], vocab.num_classes, checkpoint["arch_config"])
         model.load_state_dict(checkpoint["state_dict"])
     except (ValueError, RuntimeError, TypeError, KeyError) as exc:
@@ -165,7 +167,10 @@ def import_seed000(path: str | Path) -> dict[str, Any]:
         vocab = Vocab(alphabet)
     except ValueError:
         raise InputError(f"{path} has an alphabet with duplicate characters after upper-casing") from None
-    state = dict(data["model"])
+    state = data["model"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise InputError(f"{path} is not a seed-000 checkpoint ('model' is not a state dict of tensors)")
+    state = dict(state)
     sequence_length = int(state["cnn.fc.3.weight"].shape[0]) if "cnn.fc.3.weight" in state else 16
     lstm_hidden = int(state["rnn.0.rnn.weight_hh_l0"].shape[1]) if "rnn.0.rnn.weight_hh_l0" in state else 256
     config = {"sequence_length": sequence_length, "lstm_hidden": lstm_hidden, "input_divisor": 256.0}

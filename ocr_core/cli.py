@@ -21,7 +21,7 @@ EXIT_INPUT_ERROR = 2
 
 
 def _tqdm_progress(desc: str, unit: str = "img") -> tuple[tqdm, object]:
-    bar = tqdm(total=0, desc=desc, unit=unit, dynamic_ncols=True)
+    bar = tqdm(total=0, desc=desc, unit=unit, dynamic_ncols=True, disable=None)  # bars on terminals only
 
     def progress(done: int, total: int) -> None:
         bar.total = total
@@ -96,6 +96,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     if args.out:
         out = Path(args.out)
         if out.suffix.lower() == ".csv":
+            out.parent.mkdir(parents=True, exist_ok=True)
             tmp = out.with_name(f".{out.name}.tmp")
             frame.to_csv(tmp, index=False)
             tmp.replace(out)

@@ -59,7 +59,8 @@ def _to_device(images: np.ndarray, device: torch.device) -> torch.Tensor:
 def greedy_decode(log_probs: torch.Tensor, vocab: Vocab) -> tuple[list[str], np.ndarray]:
     """Best-path readings and their probabilities for log-probabilities (N, T, C)."""
     best, ids = log_probs.max(dim=-1)
-    confidence = best.sum(dim=1).exp().float().cpu().numpy()
+    # float64: a product of 32 small probabilities underflows float32 and would tie unsure samples at 0.
+    confidence = best.double().sum(dim=1).exp().cpu().numpy()
     ids_np = ids.cpu().numpy()
     keep = ids_np != BLANK_ID
     keep[:, 1:] &= ids_np[:, 1:] != ids_np[:, :-1]
@@ -107,7 +108,7 @@ def predict_images(loaded: LoadedModel, images: np.ndarray, device: torch.device
         out = run_batch(loaded.model, images[start:start + batch_size], loaded.vocab, device)
         preds += out.preds
         confs.append(out.confidence)
-    return preds, (np.concatenate(confs) if confs else np.zeros(0, np.float32))
+    return preds, (np.concatenate(confs) if confs else np.zeros(0, np.float64))
 
 
 def score_dataset(
@@ -123,7 +124,7 @@ def score_dataset(
     labels = dataset.labels
     n = len(dataset)
     preds: list[str] = []
-    confidence = np.zeros(n, np.float32)
+    confidence = np.zeros(n, np.float64)
     loss = np.zeros(n, np.float32)
     for start in range(0, n, batch_size):
         stop = min(start + batch_size, n)
@@ -148,7 +149,7 @@ def build_score_frame(dataset: PlateDataset, preds: Sequence[str], confidence: n
     frame.insert(4, "correct", frame["label"].to_numpy() == np.asarray(preds, dtype=object))
     frame.insert(5, "cer", distance / np.maximum(label_len, 1))
     frame.insert(6, "edit_distance", distance)
-    frame.insert(7, "confidence", confidence.astype(np.float32))
+    frame.insert(7, "confidence", confidence.astype(np.float64))
     frame.insert(8, "loss", loss.astype(np.float32))
     frame.insert(9, "oov", [bool(vocab.unknown_chars(text)) for text in labels])
     frame.insert(10, "label_len", label_len)

@@ -158,7 +158,7 @@ def _set_seed(seed: int) -> None:
 
 
 def _load_splits(opts: TrainOptions, input_size: tuple[int, int]) -> tuple[PlateDataset, PlateDataset | None]:
-    bar = tqdm(total=0, desc="decode", unit="img", leave=False, dynamic_ncols=True)
+    bar = tqdm(total=0, desc="decode", unit="img", leave=False, dynamic_ncols=True, disable=None)
 
     def progress(done: int, total: int) -> None:
         bar.total = total
@@ -197,7 +197,7 @@ def evaluate(model: nn.Module, val: PlateDataset, vocab: Vocab, device: torch.de
 
     model.eval()
     preds: list[str] = []
-    conf = np.zeros(len(val), np.float32)
+    conf = np.zeros(len(val), np.float64)
     loss = np.zeros(len(val), np.float32)
     labels = val.labels
     for start in range(0, len(val), batch_size):
@@ -290,15 +290,17 @@ def _train(opts: TrainOptions, out: Path, stop: _StopFlag, state: dict[str, Any]
     )
     steps_per_epoch = max(1, len(loader))
     optimizer = torch.optim.AdamW(model.parameters(), lr=opts.lr, weight_decay=1e-4)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=opts.lr, total_steps=opts.epochs * steps_per_epoch, pct_start=0.15,
-    )
+    # One spare step: the final scheduler.step() would otherwise leave the logged LR past the schedule's end.
+    total_steps = opts.epochs * steps_per_epoch + 1
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=opts.lr, total_steps=total_steps, pct_start=0.15)
     scaler = torch.amp.GradScaler(device.type, enabled=uses_amp(device))
     start_epoch, best_accuracy, best_loss = 0, -1.0, math.inf
     if state is not None:
         optimizer.load_state_dict(state["optimizer"])
         scheduler_state = dict(state["scheduler"])
-        scheduler_state["total_steps"] = opts.epochs * steps_per_epoch
+        scheduler_state["total_steps"] = total_steps
+        # Keep the phases just planned for the (possibly larger) new total; the saved ones end at the old total.
+        scheduler_state.pop("_schedule_phases", None)
         scheduler.load_state_dict(scheduler_state)
         start_epoch, best_accuracy = int(state["epoch"]), float(state["best_accuracy"])
         best_loss = float(state.get("best_loss", math.inf))
@@ -320,7 +322,9 @@ def _train(opts: TrainOptions, out: Path, stop: _StopFlag, state: dict[str, Any]
         model.train()
         started = time.perf_counter()
         loss_sum, seen = 0.0, 0
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{opts.epochs}", unit="batch", dynamic_ncols=True, leave=False)
+        # disable=None: bars on terminals only, no progress-bar noise in train.log or captured stderr.
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{opts.epochs}", unit="batch", dynamic_ncols=True,
+                   leave=False, disable=None)
         for images, target, lengths in bar:
             images = images.to(device, non_blocking=True)
             if uses_amp(device):

@@ -118,9 +118,8 @@ def decode_listing(
             if progress is not None and (done % 64 == 0 or done == n):
                 progress(done, n)
 
-    if strict and (failures or listing.skipped):
-        reason = failures[min(failures)] if failures else "{} is {}".format(*listing.skipped[0])
-        raise InputError(f"{reason} (--strict makes unreadable dataset files fatal)")
+    if strict and failures:
+        raise InputError(f"{failures[min(failures)]} (--strict makes unreadable dataset files fatal)")
     keep = [i for i in range(n) if i not in failures]
     skipped = list(listing.skipped) + [(listing.samples[i].path, "not a decodable image") for i in sorted(failures)]
     if not keep:

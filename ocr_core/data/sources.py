@@ -73,8 +73,8 @@ def _list_folder(folder: Path) -> SourceListing:
     samples: list[Sample] = []
     skipped: list[tuple[str, str]] = []
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        if path.name.startswith("."):
-            continue
+        if any(part.startswith(".") for part in path.relative_to(folder).parts):
+            continue  # hidden files and folders: caches, temp files of an interrupted write
         if path.suffix.lower() not in IMAGE_SUFFIXES:
             skipped.append((str(path), "not an image file name"))
             continue

@@ -1,0 +1,292 @@
+"""Training on a tiny drawn set: loss goes down, the run folder is complete, fine-tuning and resuming work.
+
+Also the run-folder helpers of ``ocr_core.runs`` (history with a torn last line, dead "running" processes).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from ocr_core.checkpoint import load_model, make_checkpoint, read_checkpoint
+from ocr_core.errors import InputError
+from ocr_core.models import arch_config, build_model
+from ocr_core.runs import (
+    HISTORY_FILE,
+    STATUS_FILE,
+    append_history,
+    list_runs,
+    read_history,
+    read_json,
+    run_state,
+    train_command,
+    write_status,
+)
+from ocr_core.train import TrainOptions, train, transfer_weights
+from ocr_core.vocab import Vocab
+
+HISTORY_KEYS = {"epoch", "train_loss", "val_loss", "val_accuracy", "val_cer", "lr", "seconds",
+                "samples_per_second"}
+CHARSET = "ABC0123"
+
+
+def _labels(n: int, charset: str, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    return ["".join(rng.choice(charset) for _ in range(rng.randint(3, 5))) for _ in range(n)]
+
+
+def _options(data: Path, out: Path, **overrides) -> TrainOptions:
+    base = dict(data=str(data), out=str(out), epochs=3, augment="none", workers=0, batch_size=16,
+                device="cpu", val_split=0.15, seed=0)
+    base.update(overrides)
+    return TrainOptions(**base)
+
+
+@pytest.fixture(scope="module")
+def plate_folder(tmp_path_factory, make_images) -> Path:
+    folder = tmp_path_factory.mktemp("plates")
+    make_images(folder, _labels(48, CHARSET, seed=0), naming="id")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def finished_run(plate_folder, tmp_path_factory) -> tuple[Path, dict, list[dict]]:
+    out = tmp_path_factory.mktemp("run") / "r1"
+    seen: list[dict] = []
+
+    def on_epoch(row: dict) -> None:
+        status = read_json(out / STATUS_FILE)
+        seen.append({"row": row, "status": status})
+
+    result = train(_options(plate_folder, out), on_epoch=on_epoch)
+    return out, result, seen
+
+
+def test_training_lowers_the_loss_and_writes_the_run_folder(finished_run):
+    out, result, seen = finished_run
+    names = {p.name for p in out.iterdir()}
+    assert names >= {"best.pt", "last.pt", "history.jsonl", "status.json", "options.json"}
+    assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
+
+    lines = (out / HISTORY_FILE).read_text(encoding="utf-8").splitlines()
+    rows = [json.loads(line) for line in lines]
+    assert len(rows) == 3
+    for row in rows:
+        assert set(row) >= HISTORY_KEYS
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+    assert rows[-1]["train_loss"] < rows[0]["train_loss"]
+    assert all(0.0 <= r["val_cer"] for r in rows) and all(0.0 <= r["val_accuracy"] <= 1.0 for r in rows)
+    assert all(r["samples_per_second"] > 0 and r["seconds"] >= 0 for r in rows)
+
+    status = json.loads((out / STATUS_FILE).read_text(encoding="utf-8"))
+    assert status["state"] == "finished"
+    assert run_state(out) == "finished"
+    # While the epochs ran, the status said running, with this process's id.
+    assert [s["status"]["state"] for s in seen] == ["running"] * 3
+    assert {s["status"]["pid"] for s in seen} == {os.getpid()}
+    assert [s["row"]["epoch"] for s in seen] == [1, 2, 3]
+
+    options = json.loads((out / "options.json").read_text(encoding="utf-8"))
+    assert options["epochs"] == 3 and options["augment"] == "none"
+    assert result["epoch"] == 3 and result["train_loss"] == pytest.approx(rows[-1]["train_loss"])
+
+    best = read_checkpoint(out / "best.pt")
+    last = read_checkpoint(out / "last.pt")
+    assert "train_state" not in best and last["train_state"]["epoch"] == 3
+    assert best["vocab"] == "".join(sorted(CHARSET))
+    assert last["augment"] is None
+    loaded = load_model(out / "best.pt")
+    assert loaded.arch == "small" and loaded.input_size == (32, 128)
+
+    history = read_history(out)
+    assert list(history["epoch"]) == [1, 2, 3]
+    runs = list_runs(out.parent)
+    assert runs.loc[0, "run"] == out.name and runs.loc[0, "state"] == "finished"
+    assert runs.loc[0, "epochs"] == "3/3" and runs.loc[0, "best_checkpoint"].endswith("best.pt")
+
+
+def test_fine_tune_with_init_extends_the_vocabulary_and_keeps_old_rows(finished_run, tmp_path, make_images):
+    init = finished_run[0] / "best.pt"
+    old = read_checkpoint(init)
+    assert "Z" not in old["vocab"] and "X" not in old["vocab"]
+    data = tmp_path / "new"
+    make_images(data, [lab + ("Z" if i % 2 else "X") for i, lab in enumerate(_labels(20, CHARSET, seed=5))],
+                naming="id")
+    out = tmp_path / "ft"
+    # lr=0: the optimizer moves no weight, so the carried rows must be exactly the init checkpoint's.
+    train(_options(data, out, epochs=1, init=str(init), lr=0.0))
+    tuned = read_checkpoint(out / "best.pt")
+    assert tuned["arch"] == old["arch"]
+    assert tuned["vocab"] == old["vocab"] + "XZ"
+    n_old = len(old["vocab"]) + 1
+    for key in ("head.weight", "head.bias"):
+        assert tuned["state_dict"][key].shape[0] == n_old + 2
+        assert torch.equal(tuned["state_dict"][key][:n_old], old["state_dict"][key])
+    assert torch.equal(tuned["state_dict"]["rnn.weight_ih_l0"], old["state_dict"]["rnn.weight_ih_l0"])
+
+
+def test_resume_continues_the_epochs(plate_folder, finished_run, tmp_path):
+    out = tmp_path / "r2"
+    train(_options(plate_folder, out, epochs=2))
+    assert [r["epoch"] for r in map(json.loads, (out / HISTORY_FILE).read_text().splitlines())] == [1, 2]
+    # Resume with a larger total: the saved options are reused, only the epoch count grows.
+    train(TrainOptions(data="", out=str(out), epochs=3), resume=str(out))
+    rows = [json.loads(line) for line in (out / HISTORY_FILE).read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+    assert read_checkpoint(out / "last.pt")["train_state"]["epoch"] == 3
+    assert json.loads((out / "options.json").read_text())["epochs"] == 3
+    assert json.loads((out / "options.json").read_text())["data"] == str(plate_folder)
+    assert run_state(out) == "finished"
+    # The learning-rate schedule is re-planned for the new total: epoch 3 ends where a fresh 3-epoch run ends.
+    fresh = read_history(finished_run[0])
+    assert rows[2]["lr"] == pytest.approx(float(fresh["lr"].iloc[2]), rel=1e-6)
+    # Each run's last logged LR is the end of its own schedule (annealed to about zero), not past it.
+    assert rows[2]["lr"] < 1e-3 * json.loads((out / "options.json").read_text())["lr"]
+    # Resuming a finished run runs no more epochs.
+    train(TrainOptions(data="", out=str(out), epochs=0), resume=str(out))
+    assert len(read_history(out)) == 3
+
+
+def test_resume_without_last_checkpoint_fails_cleanly(tmp_path):
+    with pytest.raises(InputError, match="last.pt"):
+        train(TrainOptions(data="", out=str(tmp_path), epochs=1), resume=str(tmp_path))
+
+
+def test_bad_dataset_marks_the_run_failed(tmp_path):
+    out = tmp_path / "bad"
+    with pytest.raises(InputError, match="does not exist"):
+        train(_options(tmp_path / "missing", out))
+    status = read_json(out / STATUS_FILE)
+    assert status["state"] == "failed" and "does not exist" in status["error"]
+    assert run_state(out) == "failed"
+
+
+def test_transfer_weights_grows_output_rows_only():
+    torch.manual_seed(0)
+    config = arch_config("small", {"channels": [8, 8, 16, 16], "rnn_hidden": 8})
+    old = build_model("small", 5, config)
+    new = build_model("small", 7, config)
+    fresh_rows = new.head.weight[5:].detach().clone()
+    transfer_weights(new, old.state_dict(), 5)
+    assert torch.equal(new.head.weight[:5], old.head.weight)
+    assert torch.equal(new.head.bias[:5], old.head.bias)
+    assert torch.equal(new.head.weight[5:], fresh_rows)
+    assert torch.equal(new.cnn[0].weight, old.cnn[0].weight)
+    other = build_model("small", 7, arch_config("small", {"channels": [8, 8, 16, 32], "rnn_hidden": 8}))
+    with pytest.raises(InputError, match="--arch"):
+        transfer_weights(other, old.state_dict(), 5)
+
+
+def test_best_checkpoint_metrics_match_rescoring_the_validation_split(finished_run, plate_folder):
+    """The figures stored in best.pt are what the scorer finds on the same hash-split validation rows."""
+    from ocr_core.data.dataset import load_dataset
+    from ocr_core.data.sources import split_by_hash
+    from ocr_core.score import score_dataset, summarize
+
+    out = finished_run[0]
+    best = read_checkpoint(out / "best.pt")
+    loaded = load_model(out / "best.pt")
+    data = load_dataset(plate_folder)
+    _, val_idx = split_by_hash(data.samples, 0.15)
+    assert 0 < len(val_idx) < len(data)
+    frame = score_dataset(loaded, data.subset(val_idx))
+    summary = summarize(frame)
+    assert summary.accuracy == pytest.approx(best["metrics"]["val_accuracy"], abs=1e-6)
+    assert summary.cer == pytest.approx(best["metrics"]["val_cer"], abs=1e-5)
+    assert float(frame["loss"].mean()) == pytest.approx(best["metrics"]["val_loss"], rel=1e-4)
+    assert best["metrics"]["epoch"] in read_history(out)["epoch"].tolist()
+
+
+# ---- runs ---------------------------------------------------------------------------------------------
+
+def test_read_history_ignores_a_torn_last_line(tmp_path):
+    append_history(tmp_path / HISTORY_FILE, {"epoch": 1, "train_loss": 3.0, "val_loss": float("nan")})
+    append_history(tmp_path / HISTORY_FILE, {"epoch": 2, "train_loss": 2.0, "val_loss": 1.0})
+    with open(tmp_path / HISTORY_FILE, "a", encoding="utf-8") as fh:
+        fh.write('{"epoch": 3, "train_lo')
+    history = read_history(tmp_path)
+    assert history["epoch"].tolist() == [1, 2]
+    # NaN is written as null and read back as missing.
+    assert history["val_loss"].isna().tolist() == [True, False]
+    assert read_history(tmp_path / "nothing").empty
+
+
+def test_run_state_running_with_dead_pid_is_failed(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    write_status(tmp_path, "running", pid=proc.pid)
+    assert read_json(tmp_path / STATUS_FILE)["state"] == "running"
+    assert run_state(tmp_path) == "failed"
+    write_status(tmp_path, "running", pid=os.getpid())
+    assert run_state(tmp_path) == "running"
+    write_status(tmp_path, "stopped")
+    assert run_state(tmp_path) == "stopped"
+    (tmp_path / STATUS_FILE).write_text("{not json", encoding="utf-8")
+    assert run_state(tmp_path) == "failed"
+    assert run_state(tmp_path / "none") == "failed"
+
+
+def test_train_command_round_trips_options(tmp_path):
+    cmd = train_command({"data": "d", "out": str(tmp_path), "epochs": 4, "augment": "none", "init": None,
+                         "batch_size": 16, "workers": 0})
+    assert cmd[:3] == [sys.executable, "-m", "ocr_core"]
+    assert cmd[cmd.index("--epochs") + 1] == "4" and "--init" not in cmd
+    assert cmd[cmd.index("--workers") + 1] == "0"
+
+
+def test_make_checkpoint_train_state_is_weights_only_loadable(tmp_path):
+    """Everything train() puts in last.pt must load with weights_only=True (it is read back on --resume)."""
+    vocab = Vocab("AB")
+    model = build_model("small", vocab.num_classes, arch_config("small", {"channels": [4, 4, 8, 8]}))
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=1e-3, total_steps=4)
+    ckpt = make_checkpoint(model, "small", arch_config("small", {"channels": [4, 4, 8, 8]}), vocab, (32, 128),
+                           train_state={"optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                                        "options": {"data": "x"}, "epoch": 1})
+    torch.save(ckpt, tmp_path / "c.pt")
+    assert read_checkpoint(tmp_path / "c.pt")["train_state"]["epoch"] == 1
+
+
+# ---- workspace ----------------------------------------------------------------------------------------
+
+def test_workspace_folders_follow_the_environment(tmp_path, monkeypatch):
+    from ocr_core import workspace
+
+    monkeypatch.setenv("PLATELENS_WORKSPACE", str(tmp_path / "ws"))
+    assert workspace.workspace_dir() == (tmp_path / "ws").resolve()
+    for folder in (workspace.runs_dir(), workspace.datasets_dir(), workspace.scores_dir()):
+        assert folder.is_dir() and folder.parent == (tmp_path / "ws").resolve()
+    done = workspace.datasets_dir() / "a"
+    done.mkdir()
+    (done / ".complete").write_text("x", encoding="utf-8")
+    (workspace.datasets_dir() / "half-written").mkdir()
+    assert workspace.synthetic_sets() == [done]
+
+
+def test_embedded_testset_is_generated_once_into_place(tmp_path, monkeypatch):
+    from ocr_core import workspace
+
+    monkeypatch.setenv("PLATELENS_WORKSPACE", str(tmp_path / "ws"))
+    calls = []
+
+    def fake_generate(out, count, seed, styles, progress=None):
+        calls.append((Path(out).name, count, seed, tuple(styles)))
+        Path(out).mkdir(parents=True)
+        (Path(out) / "000000-A1.png").write_bytes(b"png")
+        return [Path(out) / "000000-A1.png"]
+
+    monkeypatch.setattr(workspace.synth, "generate", fake_generate)
+    first = workspace.ensure_embedded_testset()
+    second = workspace.ensure_embedded_testset()
+    assert first == second == workspace.datasets_dir() / workspace.EMBEDDED_TESTSET
+    assert len(calls) == 1 and calls[0][0].startswith(".")  # written to a hidden temp folder first
+    assert calls[0][1:3] == (workspace.EMBEDDED_COUNT, workspace.EMBEDDED_SEED)
+    assert (first / ".complete").is_file() and (first / "000000-A1.png").is_file()
+    assert [p.name for p in workspace.datasets_dir().iterdir()] == [workspace.EMBEDDED_TESTSET]
