@@ -206,7 +206,9 @@ def evaluate(model: nn.Module, val: PlateDataset, vocab: Vocab, device: torch.de
         preds += out.preds
         conf[start:stop], loss[start:stop] = out.confidence, out.loss
     summary = summarize(build_score_frame(val, preds, conf, loss, vocab))
-    finite = loss[np.isfinite(loss)]
+    # Per label character, like F.ctc_loss's "mean" reduction in training, so both curves share units.
+    per_char = loss / np.maximum([len(vocab.encode(label)) for label in labels], 1)
+    finite = per_char[np.isfinite(per_char)]
     return {
         "val_loss": float(finite.mean()) if finite.size else float("nan"),
         "val_accuracy": summary.accuracy,
@@ -385,8 +387,4 @@ def _train(opts: TrainOptions, out: Path, stop: _StopFlag, state: dict[str, Any]
         )
         if on_epoch is not None:
             on_epoch(row)
-    if not (out / "best.pt").exists() and (out / "last.pt").exists():
-        best = read_checkpoint(out / "last.pt")
-        best.pop("train_state", None)
-        save_checkpoint(best, out / "best.pt")
     return {"stopped": stopped, "best_accuracy": best_accuracy, **metrics}

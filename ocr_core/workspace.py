@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -48,6 +49,13 @@ def scores_dir() -> Path:
     return path
 
 
+def pipelines_dir() -> Path:
+    """Where augmentation pipelines (A.to_dict JSON) saved from the dashboard live."""
+    path = workspace_dir() / "augment"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def synthetic_sets() -> list[Path]:
     """Generated synthetic sets in the workspace (folders holding a completion marker)."""
     return sorted(p.parent for p in datasets_dir().glob("*/.complete"))
@@ -62,8 +70,7 @@ def ensure_embedded_testset(progress: Callable[[int, int], None] | None = None) 
     target = datasets_dir() / EMBEDDED_TESTSET
     if (target / ".complete").exists():
         return target
-    tmp = datasets_dir() / f".{EMBEDDED_TESTSET}.{os.getpid()}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{EMBEDDED_TESTSET}.", dir=datasets_dir()))
     synth.generate(tmp, EMBEDDED_COUNT, EMBEDDED_SEED, styles=EMBEDDED_STYLES, progress=progress)
     (tmp / ".complete").write_text(f"seed={EMBEDDED_SEED} count={EMBEDDED_COUNT}\n", encoding="utf-8")
     if target.exists():

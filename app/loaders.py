@@ -1,0 +1,349 @@
+"""Cached loading for the pages: checkpoint and dataset choices, models, decoded datasets, score frames.
+
+The chain is model -> dataset -> score frame -> edit table. Models live in ``st.cache_resource`` (keyed
+by path and mtime, eval mode, shared by every session, never trained). Decoded datasets live in a small
+bounded store, also shared. Score frames are cached on disk (Parquet under the workspace, keyed by
+checkpoint and dataset) and in ``st.cache_data``, so a second launch skips scoring.
+
+Work that takes a while (generating the embedded test set, decoding, scoring) runs outside any cached
+function, so its progress bar is drawn while it happens and never replayed from the cache.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+import torch
+
+from ocr_core import workspace
+from ocr_core.analysis import edit_table
+from ocr_core.checkpoint import LoadedModel, load_model
+from ocr_core.data.dataset import PlateDataset, load_dataset
+from ocr_core.data.sources import Sample, load_crop
+from ocr_core.device import describe_device, pick_device
+from ocr_core.errors import InputError
+from ocr_core.runs import list_runs
+from ocr_core.score import read_cached_frame, score_cache_key, score_dataset, write_frame_atomic
+
+EMBEDDED = "embedded:" + workspace.EMBEDDED_TESTSET
+OTHER = "__other__"
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What the sidebar picked: a checkpoint path and a dataset spec (None until the user gives one)."""
+
+    checkpoint: str | None
+    dataset: str | None
+
+
+@dataclass
+class Scored:
+    """A checkpoint's score frame on a dataset, with everything the pages draw from it."""
+
+    checkpoint: str
+    loaded: LoadedModel
+    dataset: PlateDataset
+    frame: pd.DataFrame
+    edits: pd.DataFrame
+    key: str
+
+
+# ---- choices for the pickers ---------------------------------------------------------------------------
+
+def checkpoint_options() -> dict[str, str]:
+    """Checkpoint picker entries, value (a path, or OTHER) -> label: the demo, every run with a best.pt."""
+    options = {str(workspace.DEMO_CHECKPOINT): "Demo checkpoint (demo.pt)"}
+    for row in list_runs(workspace.runs_dir()).itertuples(index=False):
+        if row.best_checkpoint:
+            accuracy = "" if pd.isna(row.best_val_accuracy) else f", val acc {row.best_val_accuracy:.3f}"
+            options[str(row.best_checkpoint)] = f"Run {row.run} ({row.state}{accuracy})"
+    options[OTHER] = "Other checkpoint path…"
+    return options
+
+
+def _set_size(folder: Path) -> str:
+    marker = (folder / ".complete").read_text(encoding="utf-8", errors="replace")
+    for token in marker.split():
+        if token.startswith("count="):
+            return f" ({token[6:]} plates)"
+    return ""
+
+
+def dataset_options() -> dict[str, str]:
+    """Dataset picker entries, value (EMBEDDED, a folder, or OTHER) -> label."""
+    options = {EMBEDDED: "Embedded synthetic test set"}
+    for folder in workspace.synthetic_sets():
+        if folder.name != workspace.EMBEDDED_TESTSET:
+            options[str(folder)] = f"Synthetic: {folder.name}{_set_size(folder)}"
+    options[OTHER] = "Other folder or manifest…"
+    return options
+
+
+def dataset_label(spec: str) -> str:
+    """A short name of a dataset spec for headings."""
+    if spec == EMBEDDED:
+        return "embedded synthetic test set"
+    return Path(spec).name or spec
+
+
+# ---- progress ------------------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def progress_bar(label: str) -> Iterator[ProgressFn]:
+    """A progress callback that draws a bar on its first call and removes it afterwards.
+
+    Nothing is drawn when the work turns out to be cached, so a warm page shows no flicker.
+    """
+    holder = st.empty()
+    bar: list[Any] = []
+    started = time.perf_counter()
+
+    def report(done: int, total: int) -> None:
+        fraction = min(1.0, done / total) if total else 1.0
+        text = f"{label}: {done:,} of {total:,} ({time.perf_counter() - started:.1f} s)"
+        if not bar:
+            bar.append(holder.progress(fraction, text=text))
+        else:
+            bar[0].progress(fraction, text=text)
+
+    try:
+        yield report
+    finally:
+        holder.empty()
+
+
+@st.cache_resource
+def _locks() -> dict[str, threading.Lock]:
+    return {}
+
+
+def _lock(name: str) -> threading.Lock:
+    # Two sessions asking for the same slow work wait for one another instead of doing it twice.
+    return _locks().setdefault(name, threading.Lock())
+
+
+# ---- models --------------------------------------------------------------------------------------------
+
+@st.cache_resource(show_spinner=False)
+def current_device() -> torch.device:
+    """The device every model of this server runs on."""
+    return pick_device("auto")
+
+
+def device_name() -> str:
+    """The GPU name, or CPU with its thread count."""
+    return describe_device(current_device())
+
+
+@st.cache_resource(max_entries=6, show_spinner="Loading checkpoint…")
+def _load_model(path: str, mtime_ns: int) -> LoadedModel:  # noqa: ARG001 - mtime is part of the cache key
+    loaded = load_model(path)
+    loaded.model.to(current_device())
+    loaded.model.eval()
+    return loaded
+
+
+def model(path: str) -> LoadedModel:
+    """The checkpoint's model in eval mode (cached by path and modification time; shared, never trained).
+
+    Raises:
+        InputError: the file is missing or not a PlateLens checkpoint.
+    """
+    resolved = Path(path).expanduser()
+    if resolved.is_dir():
+        raise InputError(f"checkpoint {resolved} is a folder; give the path of a .pt file (a run's best.pt)")
+    if not resolved.is_file():
+        raise InputError(f"checkpoint {resolved} does not exist; pick another or give the path of a .pt file")
+    return _load_model(str(resolved.resolve()), resolved.stat().st_mtime_ns)
+
+
+# ---- datasets ------------------------------------------------------------------------------------------
+
+class _BoundedStore:
+    """A thread-safe LRU dict: decoded datasets are large, so only a few are kept."""
+
+    def __init__(self, max_entries: int) -> None:
+        self.max_entries = max_entries
+        self._items: OrderedDict[Any, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Any) -> Any:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+            return None
+
+    def put(self, key: Any, value: Any) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.max_entries:
+                self._items.popitem(last=False)
+
+
+@st.cache_resource
+def _dataset_store() -> _BoundedStore:
+    return _BoundedStore(max_entries=4)
+
+
+def resolve_dataset(spec: str) -> str:
+    """The folder or manifest of a dataset spec; the embedded set is generated on first use, with progress."""
+    if spec != EMBEDDED:
+        return spec
+    target = workspace.datasets_dir() / workspace.EMBEDDED_TESTSET
+    if (target / ".complete").exists():
+        return str(target)
+    label = "Generating the embedded synthetic test set (first launch only)"
+    with _lock("embedded"), progress_bar(label) as report:
+        return str(workspace.ensure_embedded_testset(report))
+
+
+def dataset(spec: str, input_size: tuple[int, int]) -> PlateDataset:
+    """A decoded dataset (kept in memory, shared by sessions; a changed folder or manifest is read again).
+
+    Raises:
+        InputError: the path is missing, of an unknown kind, or holds no decodable labelled image.
+    """
+    path = Path(resolve_dataset(spec)).expanduser()
+    if not path.exists():
+        raise InputError(
+            f"dataset path {path} does not exist; give a folder of images or a .json/.csv manifest"
+        )
+    key = (str(path.resolve()), path.stat().st_mtime_ns, tuple(input_size))
+    store = _dataset_store()
+    found = store.get(key)
+    if found is None:
+        with _lock(f"dataset:{key}"), progress_bar(f"Decoding {path.name}") as report:
+            found = store.get(key) or load_dataset(path, input_size, progress=report)
+        store.put(key, found)
+    return found
+
+
+# ---- score frames --------------------------------------------------------------------------------------
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _read_frame(path: str, mtime_ns: int) -> pd.DataFrame | None:  # noqa: ARG001 - mtime keys the cache
+    return read_cached_frame(Path(path))
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _score_key(
+    checkpoint: str, checkpoint_mtime: int, _dataset: PlateDataset, fingerprint: str  # noqa: ARG001
+) -> str:
+    # score_cache_key stats every file; memoised per checkpoint version and dataset content.
+    return score_cache_key(checkpoint, _dataset)
+
+
+def score_frame(checkpoint: str, loaded: LoadedModel, data: PlateDataset) -> tuple[str, pd.DataFrame]:
+    """The cache key and score frame of a checkpoint on a dataset: read from disk, or scored with progress."""
+    stat = Path(checkpoint).stat()
+    key = _score_key(str(Path(checkpoint).resolve()), stat.st_mtime_ns, data, data.fingerprint())
+    path = workspace.scores_dir() / f"{key}.parquet"
+    if path.is_file():
+        frame = _read_frame(str(path), path.stat().st_mtime_ns)
+        if frame is not None:
+            return key, frame
+    with _lock(f"score:{key}"):
+        if not path.is_file():
+            with progress_bar(f"Scoring {len(data):,} plates with {Path(checkpoint).name}") as report:
+                with torch.inference_mode():
+                    frame = score_dataset(loaded, data, device=current_device(), progress=report)
+            meta = {"checkpoint": str(checkpoint), "dataset": data.spec, "n": len(frame)}
+            write_frame_atomic(frame, path, meta=meta)
+    frame = _read_frame(str(path), path.stat().st_mtime_ns)
+    if frame is None:
+        raise InputError(f"the score cache {path} could not be read back; delete it and reload the page")
+    return key, frame
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def edits(key: str, _frame: pd.DataFrame) -> pd.DataFrame:
+    """The edit table of the score frame cached under ``key``."""
+    return edit_table(_frame)
+
+
+def scored(checkpoint: str, dataset_spec: str) -> Scored:
+    """Model, dataset, score frame and edit table for a checkpoint on a dataset.
+
+    Raises:
+        InputError: a bad checkpoint or dataset.
+    """
+    loaded = model(checkpoint)
+    data = dataset(dataset_spec, loaded.input_size)
+    key, frame = score_frame(checkpoint, loaded, data)
+    return Scored(checkpoint, loaded, data, frame, edits(key, frame), key)
+
+
+def current_selection() -> Selection:
+    """The sidebar's selection (set by app/main.py on every run)."""
+    selection = st.session_state.get("selection")
+    if isinstance(selection, Selection):
+        return selection
+    return Selection(str(workspace.DEMO_CHECKPOINT), EMBEDDED)
+
+
+def scored_or_stop(checkpoint: str | None = None, dataset_spec: str | None = None) -> Scored:
+    """:func:`scored` for a choice (default: the sidebar's); bad input stops the page with a message."""
+    selection = current_selection()
+    checkpoint = checkpoint or selection.checkpoint
+    dataset_spec = dataset_spec or selection.dataset
+    if not checkpoint:
+        st.info("Enter a checkpoint path in the sidebar.")
+        st.stop()
+    if not dataset_spec:
+        st.info("Enter a dataset folder or manifest path in the sidebar.")
+        st.stop()
+    try:
+        result = scored(checkpoint, dataset_spec)
+    except InputError as exc:
+        st.error(str(exc))
+        st.stop()
+    if result.dataset.skipped:
+        from ocr_core.data.dataset import skipped_summary
+
+        st.warning(f"{dataset_label(dataset_spec)}: {skipped_summary(result.dataset.skipped)}")
+    return result
+
+
+# ---- images --------------------------------------------------------------------------------------------
+
+def upscale(image: np.ndarray, width: int) -> np.ndarray:
+    import cv2
+
+    height = max(1, round(image.shape[0] * width / max(1, image.shape[1])))
+    interpolation = cv2.INTER_CUBIC if width > image.shape[1] else cv2.INTER_AREA
+    return cv2.resize(image, (width, height), interpolation=interpolation)
+
+
+@st.cache_data(max_entries=1024, show_spinner=False)
+def _display_crop(path: str, quad: tuple[tuple[float, float], ...] | None, width: int) -> np.ndarray:
+    try:
+        crop = load_crop(Sample(path, "", "", quad))
+    except InputError:
+        # The file vanished or broke after scoring: show a grey tile rather than failing the gallery.
+        crop = np.full((24, 94, 3), 200, np.uint8)
+    return upscale(crop, width)
+
+
+def display_crop(sample: Sample, width: int = 240) -> np.ndarray:
+    """The sample's native crop resized to ``width`` pixels (cubic upscaling keeps small plates readable)."""
+    return _display_crop(sample.path, sample.quad, width)
+
+
+def input_crop(data: PlateDataset, sample_id: int) -> np.ndarray:
+    """The model-input crop (H, W, 3) of a sample, as the model sees it."""
+    return data.images[int(sample_id)]
+

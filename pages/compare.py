@@ -1,0 +1,106 @@
+"""Compare: two checkpoints on the same dataset; what B fixes, what B breaks, and where accuracy moved."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+
+from ocr_core.analysis import compare_frames, confusion_delta, delta_by
+from ocr_core.score import summarize
+
+import loaders
+import widgets
+
+
+def checkpoint_b_ui(a: str) -> str | None:
+    """Checkpoint B: any known checkpoint other than A (the sidebar's), or a path."""
+    options = {k: v for k, v in loaders.checkpoint_options().items() if k != a}
+    if len(options) == 1:
+        st.caption("Only one checkpoint is known so far: train a run on the Train page, or give a path.")
+    return widgets.path_picker("Checkpoint B", options, "compare_b", placeholder="/path/to/best.pt",
+                               help="A is the checkpoint picked in the sidebar")
+
+
+def headline_ui(a: loaders.Scored, b: loaders.Scored) -> None:
+    """Accuracy and CER of A and B with B's deltas."""
+    sa, sb = summarize(a.frame), summarize(b.frame)
+    cells = st.columns(4)
+    cells[0].metric("Accuracy A", widgets.percent(sa.accuracy, 2))
+    accuracy_delta, cer_delta = sb.accuracy - sa.accuracy, sb.cer - sa.cer
+    cells[1].metric("Accuracy B", widgets.percent(sb.accuracy, 2),
+                    delta=f"{100 * accuracy_delta:+.2f} pp" if accuracy_delta else None)
+    cells[2].metric("CER A", f"{sa.cer:.4f}")
+    cells[3].metric("CER B", f"{sb.cer:.4f}", delta=f"{cer_delta:+.4f}" if cer_delta else None,
+                    delta_color="inverse")
+
+
+def changes_ui(a: loaders.Scored, joined: pd.DataFrame) -> None:
+    """Galleries of the samples B fixes and the samples B breaks."""
+    counts = joined["change"].value_counts()
+    kinds = ("fixed", "broken", "both wrong", "both right")
+    st.markdown(" · ".join(f"**{counts.get(k, 0):,}** {k}" for k in kinds))
+    tabs = st.tabs([f"Fixed by B ({counts.get('fixed', 0)})", f"Broken by B ({counts.get('broken', 0)})"])
+    for tab, change, side, other in ((tabs[0], "fixed", "a", "b"), (tabs[1], "broken", "b", "a")):
+        with tab:
+            rows = joined[joined["change"] == change]
+            if rows.empty:
+                widgets.empty_state(f"No sample is {change} by B.")
+                continue
+            # Cards show the wrong reading (A's for fixed samples, B's for broken ones) against the label.
+            view = rows.rename(columns={f"pred_{side}": "pred", f"cer_{side}": "cer",
+                                        f"confidence_{side}": "confidence"})
+            view = view.sort_values("cer", ascending=False).head(24)
+            readings = dict(zip(rows["sample"], rows[f"pred_{other}"]))
+            widgets.gallery(view, a.dataset, key=f"compare_{change}",
+                            caption=lambda r, o=other, d=readings: f"{o.upper()} reads {d[int(r['sample'])]}")
+            if len(rows) > 24:
+                st.caption(f"Showing 24 of {len(rows)}.")
+
+
+def deltas_ui(a: loaders.Scored, b: loaders.Scored) -> None:
+    """Per-province accuracy deltas and the confused pairs whose counts changed most."""
+    left, right = st.columns(2)
+    with left:
+        provinces = delta_by(a.frame, b.frame, "province")
+        fig = px.bar(provinces, x="province", y="delta", hover_data={"n": True, "accuracy_a": ":.3f",
+                                                                     "accuracy_b": ":.3f"},
+                     color=provinces["delta"] >= 0, color_discrete_map={True: "#16a34a", False: "#dc2626"})
+        fig.update_layout(showlegend=False)
+        fig.update_xaxes(type="category")
+        fig.update_yaxes(title="accuracy B − A", tickformat="+.0%")
+        st.plotly_chart(widgets.style_figure(fig, 320, "Accuracy delta per province"),
+                        key="compare_provinces")
+    with right:
+        st.markdown("**Confused pairs whose counts changed most**")
+        deltas = confusion_delta(a.edits, b.edits)
+        if deltas.empty:
+            widgets.empty_state("No confusion count changed.")
+        else:
+            view = deltas.assign(pair=[f"{t} → {p}" for t, p in zip(deltas["true"], deltas["pred"])])
+            st.dataframe(view[["pair", "count_a", "count_b", "delta"]], hide_index=True, height=300,
+                         column_config={"count_a": st.column_config.NumberColumn("A"),
+                                        "count_b": st.column_config.NumberColumn("B"),
+                                        "delta": st.column_config.NumberColumn("B − A", format="%+d")})
+
+
+def main() -> None:
+    """Draw the page."""
+    st.title("Compare checkpoints")
+    selection = loaders.current_selection()
+    a_path = selection.checkpoint
+    st.caption(f"A: `{a_path}` (sidebar) · dataset: {loaders.dataset_label(selection.dataset or '')}")
+    b_path = checkpoint_b_ui(a_path or "")
+    if not b_path:
+        st.info("Pick or enter checkpoint B to compare with A.")
+        return
+    a = loaders.scored_or_stop()
+    b = loaders.scored_or_stop(checkpoint=b_path)
+    headline_ui(a, b)
+    joined = compare_frames(a.frame, b.frame)
+    changes_ui(a, joined)
+    st.divider()
+    deltas_ui(a, b)
+
+
+main()

@@ -1,0 +1,123 @@
+"""Overview: corpus metrics of the selected checkpoint on the selected dataset, and where it fails."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+
+from ocr_core.analysis import accuracy_by, error_type_counts, position_accuracy
+from ocr_core.score import summarize
+
+import loaders
+import widgets
+
+
+def metrics_ui(scored: loaders.Scored) -> None:
+    """The five headline numbers."""
+    summary = summarize(scored.frame)
+    cells = st.columns(5)
+    cells[0].metric("Samples", f"{summary.n:,}")
+    cells[1].metric("Accuracy", widgets.percent(summary.accuracy, 2), help="exact-plate accuracy")
+    cells[2].metric("CER", f"{summary.cer:.4f}",
+                    help="corpus character error rate (edits / label characters)")
+    cells[3].metric("Mean confidence", f"{summary.mean_confidence:.3f}",
+                    help="probability of the greedy path")
+    cells[4].metric("OOV labels", f"{summary.oov:,}",
+                    help="labels with characters outside the model's vocabulary")
+
+
+# Score-frame columns that are outcomes or already have their own chart; the rest are sample attributes.
+OUTCOME_COLUMNS = {"sample", "path", "label", "pred", "correct", "cer", "edit_distance", "confidence", "loss",
+                   "oov", "label_len", "pred_len", "province"}
+
+
+def _order_key(value: object) -> tuple[float, str]:
+    # Binned numeric attributes come back as interval strings like "(23.9, 30.1]": order by the left edge.
+    text = str(value)
+    try:
+        return float(text.strip("([").split(",")[0]), text
+    except ValueError:
+        return float("inf"), text
+
+
+def accuracy_bar(table: pd.DataFrame, column: str, title: str, sort_by_key: bool = False) -> None:
+    """Accuracy per value of ``column`` as a bar chart, sample counts in the hover."""
+    if table.empty:
+        widgets.empty_state(f"No samples to group by {column}.")
+        return
+    if sort_by_key:
+        table = table.sort_values(column, key=lambda col: col.map(_order_key), kind="stable")
+    table = table.assign(**{column: table[column].astype(str)})
+    fig = px.bar(table, x=column, y="accuracy", hover_data={"n": True, "cer": ":.4f", "accuracy": ":.3f"},
+                 range_y=[0, 1.02], text_auto=".2f")
+    fig.update_xaxes(type="category", title=None)
+    st.plotly_chart(widgets.style_figure(fig, 300, title))
+
+
+def slices_ui(scored: loaders.Scored) -> None:
+    """Accuracy by province and by plate length, per-position accuracy, error types and the CER histogram."""
+    frame = scored.frame
+    left, right = st.columns([3, 2])
+    with left:
+        accuracy_bar(accuracy_by(frame, "province"), "province", "Accuracy by first character (province)")
+    with right:
+        accuracy_bar(accuracy_by(frame, "label_len"), "label_len", "Accuracy by plate length",
+                     sort_by_key=True)
+
+    left, middle, right = st.columns(3)
+    with left:
+        positions = position_accuracy(frame)
+        if positions.empty:
+            widgets.empty_state("No samples.")
+        else:
+            length = int(frame["label_len"].mode().iloc[0])
+            fig = px.bar(positions, x="position", y="accuracy", range_y=[0, 1.02], text_auto=".3f",
+                         hover_data={"n": True})
+            fig.update_xaxes(dtick=1)
+            title = f"Per-position accuracy ({length}-character plates)"
+            st.plotly_chart(widgets.style_figure(fig, 300, title))
+    with middle:
+        counts = error_type_counts(scored.edits).rename_axis("error type").reset_index(name="count")
+        fig = px.bar(counts, x="error type", y="count", color="error type", text_auto=True,
+                     color_discrete_map={k: v[0] for k, v in widgets.DIFF_COLOURS.items()})
+        fig.update_traces(marker_line_color="#6b7280", marker_line_width=1)
+        fig.update_layout(showlegend=False)
+        st.plotly_chart(widgets.style_figure(fig, 300, "Character errors by type"))
+    with right:
+        fig = px.histogram(frame, x="cer", nbins=20, log_y=True)
+        fig.update_xaxes(title="CER per sample")
+        fig.update_yaxes(title="samples (log)", dtick=1)
+        st.plotly_chart(widgets.style_figure(fig, 300, "CER histogram"))
+
+
+def attributes_ui(scored: loaders.Scored) -> None:
+    """Accuracy sliced by any other attribute of the samples (source, size, CCPD brightness and blur…)."""
+    columns = [c for c in scored.frame.columns if c not in OUTCOME_COLUMNS]
+    if not columns:
+        return
+    # Attributes that vary come first, so the default slice says something.
+    columns.sort(key=lambda c: scored.frame[c].nunique(dropna=True) < 2)
+    left, right = st.columns([1, 4])
+    column = left.selectbox("Slice accuracy by", columns, key="overview_attribute",
+                            help="numeric attributes are cut into 8 bins")
+    with right:
+        accuracy_bar(accuracy_by(scored.frame, column, bins=8), column, f"Accuracy by {column}",
+                     sort_by_key=True)
+
+
+def main() -> None:
+    """Draw the page."""
+    selection = loaders.current_selection()
+    st.title("Overview")
+    scored = loaders.scored_or_stop()
+    st.caption(f"{scored.loaded.arch} checkpoint `{scored.checkpoint}` on "
+               f"{loaders.dataset_label(selection.dataset or '')} ({len(scored.frame):,} plates)")
+    metrics_ui(scored)
+    if scored.frame["correct"].all():
+        widgets.empty_state("Every plate is read correctly: no errors in this dataset.")
+    slices_ui(scored)
+    attributes_ui(scored)
+
+
+main()

@@ -1,0 +1,169 @@
+"""Worst predictions: a filtered, paged gallery of the samples ranked by CER, and a detail view of one."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+import torch
+
+from ocr_core.analysis import ERROR_TYPES, filter_frame, rank_worst, top_confusions
+from ocr_core.augment import as_replay, describe_replay
+from ocr_core.score import beam_readings, predict_images, timestep_probs, top_classes
+
+import augment_spec
+import loaders
+import widgets
+
+DETAIL_KEY = "worst_detail"
+PAGE_KEY = "worst_page"
+
+
+def filters_ui(scored: loaders.Scored) -> dict:
+    """Every filter of ``filter_frame`` as widgets; returns its keyword arguments."""
+    frame, edits = scored.frame, scored.edits
+    with st.expander("Filters", expanded=True, icon=":material/filter_list:"):
+        row = st.columns([2, 1, 2, 2])
+        province_counts = frame["province"].value_counts()
+        provinces = row[0].multiselect("Province (first character)", province_counts.index.tolist(),
+                                       format_func=lambda p: f"{p} ({province_counts[p]})",
+                                       key="worst_provinces")
+        lengths = row[1].multiselect("Plate length", sorted(frame["label_len"].unique().tolist()),
+                                     key="worst_lengths")
+        error_types = row[2].multiselect("Error type", list(ERROR_TYPES), key="worst_error_types")
+        pairs = top_confusions(edits)
+        pair_labels = {f"{t}→{p}": (t, p) for t, p in zip(pairs["true"], pairs["pred"])}
+        counts = dict(zip(pair_labels, pairs["count"]))
+        confusion = row[3].selectbox("Contains confusion X→Y", [None, *pair_labels], key="worst_confusion",
+                                     format_func=lambda k: "any" if k is None else f"{k} ({counts[k]})")
+        row = st.columns([2, 2, 1, 2])
+        cer_max = max(1.0, math.ceil(float(frame["cer"].max()) * 10) / 10)
+        cer_range = row[0].slider("CER range", 0.0, cer_max, (0.0, cer_max), step=0.05, key="worst_cer")
+        confidence_range = row[1].slider("Confidence range", 0.0, 1.0, (0.0, 1.0), step=0.01,
+                                         key="worst_conf")
+        correctness = row[2].radio("Outcome", ["wrong", "all", "correct"], key="worst_correctness")
+        with row[3]:
+            confident = st.toggle("Confident but wrong (label-error candidates)", key="worst_confident")
+            threshold = st.slider("…with confidence at least", 0.5, 1.0, 0.9, step=0.01,
+                                  key="worst_threshold", disabled=not confident)
+    return {
+        "provinces": provinces, "lengths": lengths, "error_types": error_types,
+        "confusion": pair_labels.get(confusion) if confusion else None,
+        "cer_range": cer_range, "confidence_range": confidence_range, "correctness": correctness,
+        "confident_wrong": threshold if confident else None,
+    }
+
+
+def paging_ui(n: int) -> tuple[int, int]:
+    """Page size and the first row of the current page."""
+    left, middle, _ = st.columns([1, 1, 4])
+    size = left.selectbox("Per page", [12, 24, 48], key="worst_page_size")
+    pages = max(1, math.ceil(n / size))
+    if st.session_state.get(PAGE_KEY, 1) > pages:
+        st.session_state[PAGE_KEY] = 1
+    page = middle.number_input(f"Page (of {pages})", 1, pages, key=PAGE_KEY)
+    return size, (int(page) - 1) * size
+
+
+def inspect(sample: int) -> None:
+    """Card button callback: show this sample in the detail view."""
+    st.session_state[DETAIL_KEY] = sample
+
+
+def export_ui(rows: pd.DataFrame) -> None:
+    """Download the filtered rows as CSV (UTF-8 with BOM so spreadsheets read the Chinese glyphs)."""
+    st.download_button("Export filtered rows as CSV", rows.to_csv(index=False).encode("utf-8-sig"),
+                       file_name="platelens-filtered.csv", mime="text/csv", icon=":material/download:",
+                       on_click="ignore")
+
+
+def heatmap_ui(scored: loaders.Scored, sample: int) -> None:
+    """Per-time-step CTC probabilities of the characters that reach any step's top 3."""
+    with torch.inference_mode():
+        probs, glyphs = timestep_probs(scored.loaded, loaders.input_crop(scored.dataset, sample))
+    classes = top_classes(probs, k=3)
+    fig = go.Figure(go.Heatmap(
+        z=probs[:, classes].T, x=list(range(1, probs.shape[0] + 1)), y=[glyphs[c] for c in classes],
+        colorscale="Blues", zmin=0, zmax=1, colorbar={"title": "p"},
+        hovertemplate="step %{x}<br>%{y}: %{z:.3f}<extra></extra>",
+    ))
+    fig.update_yaxes(type="category", autorange="reversed", title=None)
+    fig.update_xaxes(title="time step", dtick=1)
+    st.plotly_chart(widgets.style_figure(fig, 120 + 22 * len(classes), "CTC probabilities per time step"),
+                    key="worst_heatmap")
+    st.caption("∅ is the CTC blank. Rows are the characters that are in any step's top 3.")
+    readings = beam_readings(probs, scored.loaded.vocab, n=5)
+    label = str(scored.frame.loc[scored.frame["sample"] == sample, "label"].iloc[0])
+    st.markdown("**Alternative readings** (CTC beam search)")
+    for text, p in readings:
+        st.markdown(f'{widgets.reading_html(label, text)} <span style="color:#6b7280;">p = {p:.4f}</span>',
+                    unsafe_allow_html=True)
+
+
+def augmented_ui(scored: loaders.Scored, sample: int, draws: int = 4) -> None:
+    """The sample under the augmentation lab's current pipeline, with the model's reading of each draw."""
+    settings = st.session_state.get("aug_settings") or augment_spec.default_settings()
+    replay = as_replay(augment_spec.build_pipeline(settings), seed=int(sample))
+    image = loaders.input_crop(scored.dataset, sample)
+    results = [replay(image=image) for _ in range(draws)]
+    with torch.inference_mode():
+        preds, confs = predict_images(scored.loaded, np.stack([r["image"] for r in results]))
+    label = str(scored.frame.loc[scored.frame["sample"] == sample, "label"].iloc[0])
+    st.markdown("**Under the current augmentation pipeline** (set on the Augmentations page)")
+    cells = st.columns(draws)
+    for cell, result, pred, conf in zip(cells, results, preds, confs):
+        with cell:
+            st.image(loaders.upscale(result["image"], 256))
+            st.markdown(f"{widgets.reading_html(label, pred)} "
+                        f'<span style="color:#6b7280;font-size:0.85em;">conf {conf:.2f}</span>',
+                        unsafe_allow_html=True)
+            drawn = augment_spec.format_draw(describe_replay(result["replay"]))
+            st.caption("; ".join(drawn) or "no transform applied")
+
+
+def detail_ui(scored: loaders.Scored, rows: pd.DataFrame) -> None:
+    """A large image, the CTC heatmap, alternative readings and augmented draws of one sample."""
+    st.subheader("Sample detail")
+    ids = rows["sample"].astype(int).tolist()
+    if st.session_state.get(DETAIL_KEY) not in ids:
+        st.session_state[DETAIL_KEY] = ids[0]
+    frame = scored.frame.set_index("sample", drop=False)
+    sample = st.selectbox("Sample", ids, key=DETAIL_KEY,
+                          format_func=lambda i: f"#{i}  {frame.at[i, 'label']} → {frame.at[i, 'pred']}")
+    row = frame.loc[sample]
+    left, right = st.columns([2, 3])
+    with left:
+        st.image(loaders.display_crop(scored.dataset.samples[sample], 480), width=480)
+        st.markdown(widgets.card_html(row), unsafe_allow_html=True)
+        st.caption(f"`{row['path']}` · native size {int(row['width'])}×{int(row['height'])} px · "
+                   f"CTC loss {float(row['loss']):.3f}")
+    with right:
+        heatmap_ui(scored, sample)
+    augmented_ui(scored, sample)
+
+
+def main() -> None:
+    """Draw the page."""
+    st.title("Worst predictions")
+    scored = loaders.scored_or_stop()
+    options = filters_ui(scored)
+    rows = rank_worst(filter_frame(scored.frame, scored.edits, **options))
+    head = st.columns([3, 1])
+    head[0].markdown(f"**{len(rows):,}** of {len(scored.frame):,} samples match, worst first "
+                     "(highest CER; ties: most confident first).")
+    with head[1]:
+        export_ui(rows)
+    if rows.empty:
+        widgets.empty_state("No errors in this slice: no sample matches these filters.")
+        return
+    st.markdown(widgets.legend_html(), unsafe_allow_html=True)
+    size, start = paging_ui(len(rows))
+    widgets.gallery(rows.iloc[start:start + size], scored.dataset, on_inspect=inspect, key="worst")
+    st.divider()
+    detail_ui(scored, rows)
+
+
+main()

@@ -1,0 +1,189 @@
+"""End to end in a real headless Chromium: a fresh workspace, `streamlit run app/main.py`, every page.
+
+Screenshots of every page go to tests/_artifacts/screenshots/ (git-ignored); look at them after a layout
+change. The first page load generates the embedded test set and scores it, as on a fresh clone.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from ocr_core import workspace
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = Path("/usr/bin/chromium")
+SHOTS = ROOT / "tests" / "_artifacts" / "screenshots"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync"]
+MAIN = '[data-testid="stMain"]'
+# (link text in the sidebar, page title, file name, selector in the main area that shows the content arrived)
+PAGES = [
+    ("Overview", "Overview", "1-overview", f'{MAIN} [data-testid="stMetric"]'),
+    ("Worst predictions", "Worst predictions", "2-worst-predictions",
+     f'{MAIN} [data-testid="stImage"] img, {MAIN} [data-testid="stAlert"]'),
+    ("Confusions", "Confusions", "3-confusions", f"{MAIN} .js-plotly-plot, {MAIN} [data-testid='stAlert']"),
+    ("Augmentations", "Augmentation lab", "4-augmentations", f'{MAIN} [data-testid="stImage"] img'),
+    ("Train", "Train", "5-train", f'{MAIN} [data-testid="stDataFrame"]'),
+    ("Compare", "Compare checkpoints", "6-compare", f'{MAIN} [data-testid="stMetric"]'),
+]
+IDLE = "() => document.querySelector('[data-testid=\"stApp\"]')?.dataset.testScriptState === 'notRunning'"
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_healthy(url: str, server: subprocess.Popen, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"streamlit exited with code {server.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.read().strip() == b"ok":
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"streamlit did not answer at {url} within {timeout:.0f} s")
+
+
+def _finished_run(runs: Path) -> None:
+    """A finished run whose best.pt is the demo with nudged weights, so Train and Compare have content."""
+    import torch
+
+    from ocr_core.checkpoint import read_checkpoint, save_checkpoint
+    from ocr_core.runs import OPTIONS_FILE, append_history, write_json_atomic, write_status
+
+    run = runs / "demo-nudged"
+    checkpoint = read_checkpoint(workspace.DEMO_CHECKPOINT)
+    generator = torch.Generator().manual_seed(0)
+    checkpoint["state_dict"] = {
+        k: v + 0.02 * v.std().nan_to_num() * torch.randn(v.shape, generator=generator)
+        if v.is_floating_point() else v
+        for k, v in checkpoint["state_dict"].items()
+    }
+    save_checkpoint(checkpoint, run / "best.pt")
+    write_json_atomic(run / OPTIONS_FILE, {"data": "synth-train", "arch": checkpoint["arch"], "epochs": 3})
+    for epoch, (loss, accuracy) in enumerate([(2.1, 0.41), (0.9, 0.78), (0.5, 0.88)], start=1):
+        append_history(run / "history.jsonl", {"epoch": epoch, "train_loss": loss, "val_loss": 6 * loss,
+                                               "val_accuracy": accuracy, "val_cer": (1 - accuracy) / 5})
+    write_status(run, "finished")
+
+
+@pytest.fixture
+def sync_api():
+    """Playwright's sync API, or a skip that says what is missing."""
+    api = pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
+    if not CHROMIUM.is_file():
+        pytest.skip(f"{CHROMIUM} is missing; install Debian's chromium package to run the browser test")
+    return api
+
+
+@pytest.fixture
+def server(sync_api, tmp_path):
+    """A streamlit server on a free port with a fresh workspace (and one finished run); yields its URL."""
+    if not workspace.DEMO_CHECKPOINT.is_file():
+        pytest.skip(f"the demo checkpoint {workspace.DEMO_CHECKPOINT} is missing; the first page needs it")
+    port = _free_port()
+    _finished_run(tmp_path / "workspace" / "runs")
+    env = {**os.environ, "PLATELENS_WORKSPACE": str(tmp_path / "workspace"), "PYTHONUNBUFFERED": "1"}
+    log = open(tmp_path / "streamlit.log", "wb")  # noqa: SIM115 - closed below
+    process = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-m", "streamlit", "run", "app/main.py", "--server.headless", "true",
+         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+         "--server.fileWatcherType", "none"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, process, timeout=60)
+        yield url
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        log.close()
+        text = (tmp_path / "streamlit.log").read_text(encoding="utf-8", errors="replace")
+        assert "Traceback" not in text, text[-3000:]
+
+
+def _settle(page, title: str, selector: str, timeout_ms: int) -> None:
+    """Wait for the page's title and content, for the script run to end, and for every image to load."""
+    page.locator(MAIN).get_by_role("heading", name=title, exact=True).wait_for(timeout=timeout_ms)
+    page.wait_for_selector(selector, timeout=timeout_ms)
+    page.wait_for_function(IDLE, timeout=timeout_ms)
+    page.wait_for_function("() => [...document.images].every(i => i.complete)", timeout=timeout_ms)
+    if page.locator('[data-testid="stDataFrame"]').count():
+        page.wait_for_selector('[data-testid="stDataFrame"] canvas', timeout=timeout_ms)
+    page.wait_for_timeout(800)  # plotly and the data grid draw just after their elements appear
+
+
+def _screenshot(page, path: Path) -> None:
+    """The whole page: streamlit scrolls inside its main section, so grow the viewport to its height."""
+    height = page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
+    page.set_viewport_size({"width": 1600, "height": min(max(int(height), 1000), 5000)})
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(path))
+    page.set_viewport_size({"width": 1600, "height": 1000})
+
+
+def _click_a_matrix_cell(page, timeout_ms: int) -> None:
+    """Click a confusion-matrix cell: the samples shown below switch to that pair."""
+    x, y, pred, true = page.evaluate("""() => {
+        const gd = document.querySelector('[data-testid="stMain"] .js-plotly-plot');
+        const layout = gd._fullLayout, cells = gd._fullData[1], box = gd.getBoundingClientRect();
+        const i = Math.min(1, cells.x.length - 1);
+        return [box.left + layout._size.l + layout.xaxis.d2p(cells.x[i]),
+                box.top + layout._size.t + layout.yaxis.d2p(cells.y[i]), cells.x[i], cells.y[i]];
+    }""")
+    page.mouse.move(x, y)
+    page.mouse.click(x, y)
+    pair = page.locator(f'{MAIN} [data-testid="stSelectbox"] input').last
+    page.wait_for_function("([el, want]) => el.value === want", arg=[pair.element_handle(), f"{true} → {pred}"],
+                           timeout=timeout_ms)
+    page.wait_for_function(IDLE, timeout=timeout_ms)
+    page.wait_for_function("() => [...document.images].every(i => i.complete)", timeout=timeout_ms)
+
+
+def test_every_page_renders_in_chromium(sync_api, server):
+    shutil.rmtree(SHOTS, ignore_errors=True)
+    SHOTS.mkdir(parents=True)
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            page.goto(server)
+            for index, (link, title, name, selector) in enumerate(PAGES):
+                if index:
+                    page.locator('[data-testid="stSidebarNav"]').get_by_text(link, exact=True).click()
+                # The first page generates and scores the embedded set: allow for a slow, shared machine.
+                _settle(page, title, selector, timeout_ms=150_000 if index == 0 else 60_000)
+                assert page.locator('[data-testid="stException"]').count() == 0, f"{link} shows a traceback"
+                if link == "Confusions":
+                    _click_a_matrix_cell(page, timeout_ms=60_000)
+                _screenshot(page, SHOTS / f"{name}.png")
+            # The sidebar's defaults are still picked on the last page.
+            picked = page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"] input')
+            assert picked.nth(0).input_value() == "Demo checkpoint (demo.pt)"
+            assert picked.nth(1).input_value() == "Embedded synthetic test set"
+        finally:
+            browser.close()
+    assert len(list(SHOTS.glob("*.png"))) == len(PAGES)
