@@ -10,8 +10,6 @@ from __future__ import annotations
 import copy
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,6 +20,7 @@ from albumentations.core.serialization import SERIALIZABLE_REGISTRY
 from albumentations.core.transforms_interface import BaseTransformInitSchema
 from pydantic import Field, ValidationError
 
+from ocr_core.atomic import write_text_atomic
 from ocr_core.errors import InputError
 
 ColorMode = Literal["snow", "dirt", "random"]
@@ -175,23 +174,10 @@ def pipeline_to_dict(pipeline: A.BaseCompose) -> dict[str, Any]:
     return _json_ready(A.to_dict(pipeline))
 
 
-def _write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_pipeline(pipeline: A.BaseCompose, path: Path) -> None:
     """Write pipeline to path as albumentations JSON (UTF-8), replacing the file atomically."""
     text = json.dumps(pipeline_to_dict(pipeline), indent=2, ensure_ascii=False)
-    _write_text_atomic(Path(path), text + "\n")
+    write_text_atomic(Path(path), text + "\n")
 
 
 def _class_names(node: Any) -> list[str]:

@@ -8,7 +8,6 @@ needs unpickling of Python objects, so a file that does is refused without runni
 from __future__ import annotations
 
 import datetime as _dt
-import os
 import pickle
 import zipfile
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ocr_core.atomic import atomic_path
 from ocr_core.errors import InputError
 from ocr_core.models import build_model
 from ocr_core.vocab import Vocab
@@ -70,14 +70,8 @@ def make_checkpoint(
 
 def save_checkpoint(checkpoint: dict[str, Any], path: str | Path) -> None:
     """Write a checkpoint dict through a temp file and ``os.replace``, so readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         torch.save(checkpoint, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from ocr_core.atomic import atomic_path
 from ocr_core.errors import InputError
 
 EXIT_INPUT_ERROR = 2
@@ -97,9 +98,8 @@ def cmd_score(args: argparse.Namespace) -> int:
         out = Path(args.out)
         if out.suffix.lower() == ".csv":
             out.parent.mkdir(parents=True, exist_ok=True)
-            tmp = out.with_name(f".{out.name}.tmp")
-            frame.to_csv(tmp, index=False)
-            tmp.replace(out)
+            with atomic_path(out) as tmp:
+                frame.to_csv(tmp, index=False)
         else:
             write_frame_atomic(frame, out)
     print(summarize(frame).line())

@@ -19,6 +19,8 @@ from typing import Any
 
 import pandas as pd
 
+from ocr_core.atomic import write_json_atomic
+
 HISTORY_FILE = "history.jsonl"
 STATUS_FILE = "status.json"
 OPTIONS_FILE = "options.json"
@@ -34,14 +36,6 @@ def _json_safe(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
-
-
-def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    """Write JSON through a temp file and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def read_json(path: Path) -> dict[str, Any] | None:

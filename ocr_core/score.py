@@ -15,7 +15,6 @@ vocabulary dropped); ``oov`` marks labels with such characters.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from rapidfuzz.distance import Levenshtein
 from torch import nn
 from torchmetrics.text import CharErrorRate
 
+from ocr_core.atomic import atomic_path, write_json_atomic
 from ocr_core.checkpoint import LoadedModel
 from ocr_core.data.dataset import PlateDataset
 from ocr_core.device import default_batch_size, uses_amp
@@ -256,18 +256,10 @@ def score_cache_key(checkpoint_path: str | Path, dataset: PlateDataset) -> str:
 
 def write_frame_atomic(frame: pd.DataFrame, path: Path, meta: dict | None = None) -> None:
     """Write a frame as Parquet through a temp file and ``os.replace``; an optional JSON sidecar first."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     if meta is not None:
-        side = path.with_suffix(".json")
-        tmp_side = side.with_name(f".{side.name}.{os.getpid()}.tmp")
-        tmp_side.write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
-        os.replace(tmp_side, side)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+        write_json_atomic(path.with_suffix(".json"), meta)
+    with atomic_path(path) as tmp:
         frame.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def read_cached_frame(path: Path) -> pd.DataFrame | None:

@@ -7,7 +7,6 @@ another process can poll it), ``last.pt`` (resumable) and ``best.pt`` (by valida
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import random
@@ -34,7 +33,8 @@ from ocr_core.data.sources import split_by_hash
 from ocr_core.device import default_batch_size, pick_device, uses_amp
 from ocr_core.errors import InputError
 from ocr_core.models import DEFAULT_ARCH, arch_config, build_model
-from ocr_core.runs import HISTORY_FILE, OPTIONS_FILE, append_history, write_json_atomic, write_status
+from ocr_core.atomic import write_json_atomic
+from ocr_core.runs import HISTORY_FILE, OPTIONS_FILE, append_history, write_status
 from ocr_core.score import run_batch, summarize
 from ocr_core.vocab import BLANK_ID, Vocab
 

@@ -28,32 +28,30 @@ def workspace_dir() -> Path:
     return root
 
 
-def runs_dir() -> Path:
-    """Where training runs are written."""
-    path = workspace_dir() / "runs"
+def _subdir(name: str) -> Path:
+    path = workspace_dir() / name
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def runs_dir() -> Path:
+    """Where training runs are written."""
+    return _subdir("runs")
 
 
 def datasets_dir() -> Path:
     """Where generated synthetic sets are written."""
-    path = workspace_dir() / "datasets"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _subdir("datasets")
 
 
 def scores_dir() -> Path:
     """Where cached score frames are written."""
-    path = workspace_dir() / "scores"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _subdir("scores")
 
 
 def pipelines_dir() -> Path:
     """Where augmentation pipelines (A.to_dict JSON) saved from the dashboard live."""
-    path = workspace_dir() / "augment"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _subdir("augment")
 
 
 def synthetic_sets() -> list[Path]:

@@ -1,7 +1,9 @@
 """End to end in a real headless Chromium: a fresh workspace, `streamlit run app/main.py`, every page.
 
 Screenshots of every page go to tests/_artifacts/screenshots/ (git-ignored); look at them after a layout
-change. The first page load generates the embedded test set and scores it, as on a fresh clone.
+change. With PLATELENS_UPDATE_SCREENSHOTS=1 the Worst-predictions and Confusions shots are also copied to
+tests/screenshots/, the ones the README shows. The first page load generates the embedded test set and
+scores it, as on a fresh clone.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from ocr_core import workspace
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = ROOT / "tests" / "_artifacts" / "screenshots"
+README_SHOTS = ROOT / "tests" / "screenshots"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync"]
 MAIN = '[data-testid="stMain"]'
@@ -67,7 +70,8 @@ def _finished_run(runs: Path) -> None:
     import torch
 
     from ocr_core.checkpoint import read_checkpoint, save_checkpoint
-    from ocr_core.runs import OPTIONS_FILE, append_history, write_json_atomic, write_status
+    from ocr_core.atomic import write_json_atomic
+    from ocr_core.runs import OPTIONS_FILE, append_history, write_status
 
     run = runs / "demo-nudged"
     checkpoint = read_checkpoint(workspace.DEMO_CHECKPOINT)
@@ -187,3 +191,7 @@ def test_every_page_renders_in_chromium(sync_api, server):
         finally:
             browser.close()
     assert len(list(SHOTS.glob("*.png"))) == len(PAGES)
+    if os.environ.get("PLATELENS_UPDATE_SCREENSHOTS") == "1":
+        README_SHOTS.mkdir(exist_ok=True)
+        for name in ("2-worst-predictions", "3-confusions"):
+            shutil.copyfile(SHOTS / f"{name}.png", README_SHOTS / f"{name}.png")

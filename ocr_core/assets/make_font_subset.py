@@ -7,14 +7,14 @@ installed. The output is byte-reproducible (the head timestamp is kept from the 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
 from fontTools import subset
 from fontTools.ttLib import TTCollection, TTFont
+
+from ocr_core.atomic import atomic_path, write_bytes_atomic
 
 DEFAULT_SOURCE = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc")
 DEFAULT_COPYRIGHT_FILE = Path("/usr/share/doc/fonts-noto-cjk/copyright")
@@ -45,21 +45,6 @@ def find_face_index(collection_path: Path, postscript_name: str = FACE_POSTSCRIP
     raise SystemExit(f"{collection_path} has no face named {postscript_name}; install fonts-noto-cjk.")
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write bytes to path via a temp file in the same directory and os.replace."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        # mkstemp creates 0600; assets must be readable by whoever installs the package.
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def subset_font(source: Path, output: Path, text: str = PLATE_GLYPHS) -> int:
     """Subset the SC Bold face of source to the given characters, write it to output, return its size."""
     index = find_face_index(source)
@@ -80,16 +65,10 @@ def subset_font(source: Path, output: Path, text: str = PLATE_GLYPHS) -> int:
     missing = [ch for ch in text if ord(ch) not in font.getBestCmap()]
     if missing:
         raise SystemExit(f"{source} lacks glyphs for {''.join(missing)!r}; use a full Noto Sans CJK font.")
-    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)
-    os.close(fd)
-    try:
+    with atomic_path(output) as tmp:
         font.save(tmp)
         font.close()
-        data = Path(tmp).read_bytes()
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    _write_atomic(output, data)
-    return len(data)
+    return output.stat().st_size
 
 
 def extract_ofl_text(copyright_file: Path) -> str:
@@ -151,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if size > MAX_BYTES:
         print(f"{args.output} is {size} bytes, over the {MAX_BYTES}-byte budget.", file=sys.stderr)
         return 1
-    _write_atomic(args.license_output, extract_ofl_text(args.copyright_file).encode("utf-8"))
+    write_bytes_atomic(args.license_output, extract_ofl_text(args.copyright_file).encode("utf-8"))
     print(f"wrote {args.output} ({size / 1024:.1f} KB, {len(PLATE_GLYPHS)} characters) and {args.license_output}")
     return 0
 

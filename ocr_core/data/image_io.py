@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from ocr_core.atomic import atomic_path
 from ocr_core.errors import InputError
 
 # Refuse to decode images whose pixel count could exhaust memory; larger plates are not plausible crops.
@@ -74,6 +74,5 @@ def write_image_atomic(image_rgb: np.ndarray, path: Path) -> None:
     ok, buf = cv2.imencode(path.suffix or ".png", cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR))
     if not ok:
         raise InputError(f"cannot encode image for {path}; use a .png or .jpg name")
-    tmp = path.with_name(f".{path.name}.tmp")
-    buf.tofile(tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        buf.tofile(tmp)

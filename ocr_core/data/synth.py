@@ -127,7 +127,9 @@ def _glyph_ink(char: str) -> np.ndarray:
     ys, xs = np.nonzero(ink > 16)
     if ys.size == 0:
         raise ValueError(f"The plate font has no visible glyph for {char!r}.")
-    return ink[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+    cropped = ink[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1].copy()
+    cropped.flags.writeable = False
+    return cropped
 
 
 # Stroke-weight variants, as erosion kernels (width, height) applied at _GLYPH_REF_H px glyph height.
