@@ -40,6 +40,9 @@ _DIGIT_SHARE = 0.62
 _COMPOSE_HEIGHTS: tuple[int, ...] = (64, 96, 140)
 _BASE_OUT_W, _BASE_OUT_H = 94, 24
 _GLYPH_FONT_SIZE = 160
+# Share of Chinese plates whose letters and digits use condensed Noto instead of the drawn plate font;
+# a second typeface keeps a model from overfitting one glyph design.
+_NOTO_SHARE = 0.3
 
 
 def _check_style(style: str) -> None:
@@ -139,25 +142,136 @@ _GLYPH_REF_H = 160
 _LATIN_WEIGHT_KERNELS: tuple[tuple[int, int] | None, ...] = (None, (3, 9), (5, 11))
 _CJK_WEIGHT_KERNELS: tuple[tuple[int, int] | None, ...] = (None, (1, 3), (3, 5))
 GLYPH_WEIGHTS: tuple[str, ...] = ("bold", "plate", "light")
+# Stroke widths (mm on the 45x90 mm glyph box) of the drawn plate font for each weight.
+_STROKE_MM: tuple[float, ...] = (11.5, 10.0, 8.5)
+# Latin/digit glyph sources: the drawn GA 36-style plate font, or condensed Noto Sans CJK Bold.
+GLYPH_FONTS: tuple[str, ...] = ("plate", "noto")
+
+# A GA 36-style plate font as stroke centre-lines on the 45x90 mm glyph box (y down, 10 mm strokes).
+# Noto's Latin has elliptical bowls and thick/thin contrast; real plates have uniform strokes and
+# straight-sided "stadium" bowls, and a model trained on Noto alone confuses M/H, G/6, 3/S and 1/T on them.
+_L, _R, _T, _B, _CX, _CY, _RR = 5.0, 40.0, 5.0, 85.0, 22.5, 45.0, 17.5
+_Polyline = tuple[tuple[float, float], ...]
+_Ellipse = tuple[float, float, float, float, float, float]
+_Stroke = tuple[str, "_Polyline | _Ellipse"]
+
+
+def _pl(*points: tuple[float, float]) -> _Stroke:
+    return ("line", points)
+
+
+def _el(cx: float, cy: float, rx: float, ry: float, start: float, end: float) -> _Stroke:
+    # cv2.ellipse angles: degrees clockwise from +x in image coordinates (y down).
+    return ("arc", (cx, cy, rx, ry, start, end))
+
+
+def _stadium_sides() -> tuple[_Stroke, ...]:
+    return (
+        _pl((_L, _T + _RR), (_L, _B - _RR)),
+        _pl((_R, _T + _RR), (_R, _B - _RR)),
+        _el(_CX, _T + _RR, _RR, _RR, 180, 360),
+        _el(_CX, _B - _RR, _RR, _RR, 0, 180),
+    )
+
+
+_PLATE_STROKES: dict[str, tuple[_Stroke, ...]] = {
+    "0": _stadium_sides(),
+    "1": (_pl((_CX + 1, _T), (_CX + 1, _B)),),
+    "2": (_el(_CX, _T + _RR, _RR, _RR, 180, 375), _pl((_R - 0.6, _T + _RR + 4.5), (_L, _B), (_R, _B))),
+    # GA 36 threes are flat-topped: a bar, a diagonal into the middle, then the lower bowl.
+    "3": (_pl((_L + 1, _T), (_R, _T), (16.5, 42.3)), _el(_CX, 63, _RR, 22, 250, 520)),
+    "4": (_pl((_R - 7, _B), (_R - 7, _T), (_L, 62), (_R + 1, 62)),),
+    "5": (_pl((_R, _T), (_L + 1, _T), (_L + 1.6, 52.7)), _el(_CX, 62, _RR, 22, 205, 520)),
+    "6": (_el(_CX, 61.5, _RR, 23.5, 0, 360), _pl((_L, 61.5), (_L, _T + _RR)), _el(_CX, _T + _RR, _RR, _RR, 180, 320)),
+    "7": (_pl((_L, _T), (_R, _T), (_CX - 3, _B)),),
+    "8": (_el(_CX, 24.5, 15.5, 19.5, 0, 360), _el(_CX, 64.5, _RR, 20.5, 0, 360)),
+    "9": (_el(_CX, 28.5, _RR, 23.5, 0, 360), _pl((_R, 28.5), (_R, _B - _RR)), _el(_CX, _B - _RR, _RR, _RR, 0, 140)),
+    "A": (_pl((_L, _B), (_CX - 2, _T), (_CX + 2, _T), (_R, _B)), _pl((10.8, 62), (34.2, 62))),
+    "B": (
+        _pl((_R - 13, _T), (_L, _T), (_L, _B), (_R - 11, _B)),
+        _el(_R - 13, 24.5, 13, 19.5, 270, 450),
+        _pl((_L, 44), (_R - 13, 44)),
+        _el(_R - 11, 64.5, 11, 20.5, 270, 450),
+    ),
+    # C and G are stadiums whose right side stays mostly closed (the opening is only the middle third).
+    "C": (
+        _pl((_R, 27), (_R, _T + _RR)),
+        _el(_CX, _T + _RR, _RR, _RR, 180, 360),
+        _pl((_L, _T + _RR), (_L, _B - _RR)),
+        _el(_CX, _B - _RR, _RR, _RR, 0, 180),
+        _pl((_R, _B - _RR), (_R, 63)),
+    ),
+    "D": (
+        _pl((_R - 15, _T), (_L, _T), (_L, _B), (_R - 15, _B)),
+        _el(_R - 15, _T + 15, 15, 15, 270, 360),
+        _pl((_R, _T + 15), (_R, _B - 15)),
+        _el(_R - 15, _B - 15, 15, 15, 0, 90),
+    ),
+    "E": (_pl((_R, _T), (_L, _T), (_L, _B), (_R, _B)), _pl((_L, _CY), (_R - 3, _CY))),
+    "F": (_pl((_R, _T), (_L, _T), (_L, _B)), _pl((_L, _CY), (_R - 3, _CY))),
+    "G": (
+        _pl((_R, 27), (_R, _T + _RR)),
+        _el(_CX, _T + _RR, _RR, _RR, 180, 360),
+        _pl((_L, _T + _RR), (_L, _B - _RR)),
+        _el(_CX, _B - _RR, _RR, _RR, 0, 180),
+        _pl((_R, _B - _RR), (_R, 50), (_CX, 50)),
+    ),
+    "H": (_pl((_L, _T), (_L, _B)), _pl((_R, _T), (_R, _B)), _pl((_L, _CY), (_R, _CY))),
+    "J": (_pl((_R, _T), (_R, _B - _RR)), _el(_CX, _B - _RR, _RR, _RR, 0, 165)),
+    "K": (_pl((_L, _T), (_L, _B)), _pl((_R, _T), (_L, 58)), _pl((_L + 11, 46), (_R, _B))),
+    "L": (_pl((_L, _T), (_L, _B), (_R, _B)),),
+    "M": (_pl((_L, _B), (_L, _T), (_CX, 56), (_R, _T), (_R, _B)),),
+    "N": (_pl((_L, _B), (_L, _T), (_R, _B), (_R, _T)),),
+    "P": (_pl((_L, _B), (_L, _T), (_R - 13, _T)), _el(_R - 13, 25, 13, 20, 270, 450), _pl((_R - 13, 45), (_L, 45))),
+    "Q": _stadium_sides() + (_pl((_CX + 4, 64), (_R + 1, _B + 1)),),
+    "R": (
+        _pl((_L, _B), (_L, _T), (_R - 13, _T)),
+        _el(_R - 13, 25, 13, 20, 270, 450),
+        _pl((_R - 13, 45), (_L, 45)),
+        _pl((_CX - 1, 45), (_R, _B)),
+    ),
+    "S": (_el(_CX, 25, 16.5, 20, 90, 340), _el(_CX, 65, _RR, 20, 270, 520)),
+    "T": (_pl((_L - 1, _T), (_R + 1, _T)), _pl((_CX, _T), (_CX, _B))),
+    "U": (_pl((_L, _T), (_L, _B - _RR)), _el(_CX, _B - _RR, _RR, _RR, 0, 180), _pl((_R, _B - _RR), (_R, _T))),
+    "V": (_pl((_L, _T), (_CX, _B), (_R, _T)),),
+    "W": (_pl((_L - 1, _T), (_L + 7, _B), (_CX, _T + 22), (_R - 7, _B), (_R + 1, _T)),),
+    "X": (_pl((_L, _T), (_R, _B)), _pl((_R, _T), (_L, _B))),
+    "Y": (_pl((_L, _T), (_CX, 47)), _pl((_R, _T), (_CX, 47)), _pl((_CX, 47), (_CX, _B))),
+    "Z": (_pl((_L, _T), (_R, _T), (_L, _B), (_R, _B)),),
+}
+_SHIFT = 4  # OpenCV fixed-point bits, so strokes land on sub-pixel positions
+
+
+def _draw_plate_glyph(char: str, px_per_mm: float, stroke_mm: float) -> np.ndarray:
+    """Draw char from the stroke plate font on a 45x90 mm box at px_per_mm (uint8 mask)."""
+    one = 1 << _SHIFT
+    image = np.zeros((round(90 * px_per_mm), round(45 * px_per_mm)), np.uint8)
+    thickness = max(1, round(stroke_mm * px_per_mm))
+    for kind, spec in _PLATE_STROKES[char]:
+        if kind == "line":
+            points = np.array([[round(x * px_per_mm * one), round(y * px_per_mm * one)] for x, y in spec], np.int32)
+            cv2.polylines(image, [points], False, 255, thickness, cv2.LINE_AA, _SHIFT)
+        else:
+            cx, cy, rx, ry, start, end = spec  # type: ignore[misc]
+            centre = (round(cx * px_per_mm * one), round(cy * px_per_mm * one))
+            axes = (round(rx * px_per_mm * one), round(ry * px_per_mm * one))
+            cv2.ellipse(image, centre, axes, 0, start, end, 255, thickness, cv2.LINE_AA, _SHIFT)
+    return image
 
 
 @lru_cache(maxsize=1024)
-def _glyph_master(char: str, ref_w: int, weight: int) -> np.ndarray:
-    """Return char condensed to ref_w x _GLYPH_REF_H with the stroke weight applied (read-only)."""
+def _glyph_master(char: str, ref_w: int, weight: int, font: int) -> np.ndarray:
+    """Return char fitted to ref_w x _GLYPH_REF_H in the given font and stroke weight (read-only)."""
     ref_h = _GLYPH_REF_H
-    if char == "1":
-        # Plate fonts draw 1 as a plain bar with a small flag; Noto's footed 1 would fill the slot.
+    if GLYPH_FONTS[font] == "plate" and char in _PLATE_STROKES:
+        drawn = _draw_plate_glyph(char, ref_h / 90.0, _STROKE_MM[weight])
+        master = cv2.resize(drawn, (ref_w, ref_h), interpolation=cv2.INTER_AREA)
+    elif char == "1":
+        # Plate fonts draw 1 as a plain bar; Noto's flagged and footed 1 would fill the whole slot.
         master = np.zeros((ref_h, ref_w), np.uint8)
         stem = round(ref_h * (0.125, 0.11, 0.09)[weight])
-        x1 = ref_w // 2 + stem // 2 + 1
-        x0 = x1 - stem
-        master[:, x0:x1] = 255
-        flag_x = max(0, x0 - round(ref_w * 0.28))
-        flag = np.array(
-            [[x0, 0], [x0, round(ref_h * 0.2)], [flag_x, round(ref_h * 0.27)], [flag_x, round(ref_h * 0.14)]],
-            np.int32,
-        )
-        cv2.fillConvexPoly(master, flag, 255, lineType=cv2.LINE_AA)
+        x0 = (ref_w - stem) // 2
+        master[:, x0 : x0 + stem] = 255
     else:
         master = cv2.resize(_glyph_ink(char), (ref_w, ref_h), interpolation=cv2.INTER_AREA)
         kernels = _LATIN_WEIGHT_KERNELS if ord(char) < 0x2E80 else _CJK_WEIGHT_KERNELS
@@ -169,10 +283,10 @@ def _glyph_master(char: str, ref_w: int, weight: int) -> np.ndarray:
 
 
 @lru_cache(maxsize=8192)
-def _glyph_mask(char: str, width: int, height: int, weight: int = 0) -> np.ndarray:
-    """Return a read-only uint8 mask of char condensed to exactly width x height pixels."""
+def _glyph_mask(char: str, width: int, height: int, weight: int = 1, font: int = 0) -> np.ndarray:
+    """Return a read-only uint8 mask of char fitted to exactly width x height pixels."""
     ref_w = max(4, round(_GLYPH_REF_H * width / height))
-    mask = cv2.resize(_glyph_master(char, ref_w, weight), (width, height), interpolation=cv2.INTER_AREA)
+    mask = cv2.resize(_glyph_master(char, ref_w, weight, font), (width, height), interpolation=cv2.INTER_AREA)
     mask.flags.writeable = False
     return mask
 
@@ -335,13 +449,15 @@ def _compose_plate(label: str, style: str, height: int, rng: np.random.Generator
     background = column[:, None, :] * blotch[:, :, None]
 
     weight = int(rng.choice(len(GLYPH_WEIGHTS), p=[0.25, 0.5, 0.25]))
+    # Russian plates use a different (wider) typeface, so they always take the condensed Noto glyphs.
+    font = 1 if style == "ru" or rng.random() < _NOTO_SHARE else 0
     ink = np.zeros((h, w), np.uint8)
     for slot in layout.slots:
         gw, gh = max(2, round(slot.w * scale)), max(2, round(slot.h * scale))
         x0 = min(max(0, round((slot.x + rng.normal(0, 1.0)) * scale)), w - gw)
         y0 = min(max(0, round((slot.y + rng.normal(0, 1.0)) * scale)), h - gh)
         region = ink[y0 : y0 + gh, x0 : x0 + gw]
-        np.maximum(region, _glyph_mask(slot.char, gw, gh, weight), out=region)
+        np.maximum(region, _glyph_mask(slot.char, gw, gh, weight, font), out=region)
     # Sub-pixel stroke jitter on top of the weight variant (cheap: a lookup table on the mask).
     tone = rng.random()
     if tone < 0.2:
