@@ -11,15 +11,16 @@ blur, sharpening halos, noise and JPEG.
 from __future__ import annotations
 
 import math
-import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Sequence
 
 import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
+
+from ocr_core.atomic import atomic_path
 
 PROVINCES: str = "皖沪津渝冀晋蒙辽吉黑苏浙京闽赣鲁豫鄂湘粤桂琼川贵云藏陕甘青宁新"
 PLATE_LETTERS: str = "ABCDEFGHJKLMNPQRSTUVWXYZ"
@@ -452,10 +453,15 @@ def _compose_plate(label: str, style: str, height: int, rng: np.random.Generator
     # Russian plates use a different (wider) typeface, so they always take the condensed Noto glyphs.
     font = 1 if style == "ru" or rng.random() < _NOTO_SHARE else 0
     ink = np.zeros((h, w), np.uint8)
-    for slot in layout.slots:
-        gw, gh = max(2, round(slot.w * scale)), max(2, round(slot.h * scale))
-        x0 = min(max(0, round((slot.x + rng.normal(0, 1.0)) * scale)), w - gw)
-        y0 = min(max(0, round((slot.y + rng.normal(0, 1.0)) * scale)), h - gh)
+    # The province glyph's ink often sits a little inside its slot on real plates; a few discrete
+    # sizes keep the glyph cache small.
+    province_fill = float(rng.choice([0.86, 0.93, 1.0])) if style != "ru" else 1.0
+    for i, slot in enumerate(layout.slots):
+        fill = province_fill if i == 0 else 1.0
+        gw, gh = max(2, round(slot.w * scale * fill)), max(2, round(slot.h * scale * fill))
+        cx, cy = slot.x + slot.w / 2 + rng.normal(0, 1.0), slot.y + slot.h / 2 + rng.normal(0, 1.0)
+        x0 = min(max(0, round(cx * scale - gw / 2)), w - gw)
+        y0 = min(max(0, round(cy * scale - gh / 2)), h - gh)
         region = ink[y0 : y0 + gh, x0 : x0 + gw]
         np.maximum(region, _glyph_mask(slot.char, gw, gh, weight, font), out=region)
     # Sub-pixel stroke jitter on top of the weight variant (cheap: a lookup table on the mask).
@@ -542,7 +548,7 @@ def _plate_quad(out_w: int, out_h: int, rng: np.random.Generator) -> np.ndarray:
     # In-plane rotation, measured in output pixels (the crop stretches the plate, so keep it small).
     angle = math.radians(float(np.clip(rng.normal(0, 3.5), -12, 12)))
     rot = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]], np.float32)
-    quad = (quad - [cx, cy]) @ rot.T * [1.0, 1.0] + [cx, cy]
+    quad = (quad - [cx, cy]) @ rot.T + [cx, cy]
     # Yaw: one side taller than the other; shear: top shifted against bottom.
     yaw = float(np.clip(rng.normal(0, 0.06), -0.18, 0.18))
     quad[[0, 3], 1] = cy + (quad[[0, 3], 1] - cy) * (1 + yaw)
@@ -737,14 +743,9 @@ def generate(
         ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
         if not ok:
             raise RuntimeError(f"OpenCV could not PNG-encode {path.name}.")
-        tmp = out_dir / f".{index:06d}.{os.getpid()}.tmp"
-        try:
+        with atomic_path(path) as tmp:
             # ndarray.tofile goes through Python's open(), so CJK file names work on every OS.
             buf.tofile(tmp)
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
         paths.append(path)
         if progress is not None and ((index + 1) % step == 0 or index + 1 == count):
             progress(index + 1, count)
