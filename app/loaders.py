@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -28,7 +29,7 @@ import torch
 from ocr_core import workspace
 from ocr_core.analysis import edit_table
 from ocr_core.checkpoint import LoadedModel, load_model
-from ocr_core.data.dataset import PlateDataset, load_dataset
+from ocr_core.data.dataset import PlateDataset, load_dataset, skipped_summary
 from ocr_core.data.sources import Sample, load_crop
 from ocr_core.device import describe_device, pick_device
 from ocr_core.errors import InputError
@@ -312,8 +313,6 @@ def scored_or_stop(checkpoint: str | None = None, dataset_spec: str | None = Non
         st.error(str(exc))
         st.stop()
     if result.dataset.skipped:
-        from ocr_core.data.dataset import skipped_summary
-
         st.warning(f"{dataset_label(dataset_spec)}: {skipped_summary(result.dataset.skipped)}")
     return result
 
@@ -321,8 +320,7 @@ def scored_or_stop(checkpoint: str | None = None, dataset_spec: str | None = Non
 # ---- images --------------------------------------------------------------------------------------------
 
 def upscale(image: np.ndarray, width: int) -> np.ndarray:
-    import cv2
-
+    """Resize an RGB image to ``width`` pixels wide, keeping its aspect (cubic when enlarging)."""
     height = max(1, round(image.shape[0] * width / max(1, image.shape[1])))
     interpolation = cv2.INTER_CUBIC if width > image.shape[1] else cv2.INTER_AREA
     return cv2.resize(image, (width, height), interpolation=interpolation)

@@ -1,6 +1,7 @@
 """Command line: ``python -m ocr_core {synth,train,score,import-seed000,info}``.
 
 Bad input ends with one line on stderr naming the file and exit code 2, never a traceback.
+Each subcommand imports what it needs when it runs, so ``--help`` answers without loading torch.
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ from ocr_core.errors import InputError
 from ocr_core.models import DEFAULT_ARCH, arch_config, build_model
 from ocr_core.atomic import write_json_atomic
 from ocr_core.runs import HISTORY_FILE, OPTIONS_FILE, append_history, write_status
-from ocr_core.score import run_batch, summarize
+from ocr_core.score import build_score_frame, run_batch, summarize
 from ocr_core.vocab import BLANK_ID, Vocab
 
 
@@ -193,8 +193,6 @@ def _load_splits(opts: TrainOptions, input_size: tuple[int, int]) -> tuple[Plate
 def evaluate(model: nn.Module, val: PlateDataset, vocab: Vocab, device: torch.device,
              batch_size: int) -> dict[str, float]:
     """Validation loss, exact-plate accuracy and corpus CER of ``model`` on ``val``."""
-    from ocr_core.score import build_score_frame
-
     model.eval()
     preds: list[str] = []
     conf = np.zeros(len(val), np.float64)
