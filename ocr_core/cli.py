@@ -11,7 +11,7 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from tqdm import tqdm
@@ -22,7 +22,7 @@ from ocr_core.errors import InputError
 EXIT_INPUT_ERROR = 2
 
 
-def _tqdm_progress(desc: str, unit: str = "img") -> tuple[tqdm, object]:
+def _tqdm_progress(desc: str, unit: str = "img") -> tuple[tqdm, Callable[[int, int], None]]:
     bar = tqdm(total=0, desc=desc, unit=unit, dynamic_ncols=True, disable=None)  # bars on terminals only
 
     def progress(done: int, total: int) -> None:

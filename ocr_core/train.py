@@ -229,8 +229,8 @@ def train(opts: TrainOptions, resume: str | None = None,
         if not state:
             raise InputError(f"{last} has no training state to resume from; start a new run with --init instead")
         saved = dict(state["options"])
-        saved.update({"out": str(Path(resume)), "epochs": max(opts.epochs, int(saved["epochs"]))
-                      if opts.epochs else int(saved["epochs"])})
+        # The saved options win; only the epoch total may grow (opts.epochs is 0 when not given).
+        saved.update({"out": str(Path(resume)), "epochs": max(opts.epochs, int(saved["epochs"]))})
         opts = TrainOptions(**saved)
     out = Path(opts.out)
     out.mkdir(parents=True, exist_ok=True)

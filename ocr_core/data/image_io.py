@@ -7,7 +7,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ocr_core.atomic import atomic_path
 from ocr_core.errors import InputError
 
 # Refuse to decode images whose pixel count could exhaust memory; larger plates are not plausible crops.
@@ -68,11 +67,3 @@ def resize_to_input(image: np.ndarray, height: int, width: int) -> np.ndarray:
     interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
     return cv2.resize(image, (width, height), interpolation=interpolation)
 
-
-def write_image_atomic(image_rgb: np.ndarray, path: Path) -> None:
-    """Write an RGB image as PNG/JPEG (by suffix) through a temp file and ``os.replace``."""
-    ok, buf = cv2.imencode(path.suffix or ".png", cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR))
-    if not ok:
-        raise InputError(f"cannot encode image for {path}; use a .png or .jpg name")
-    with atomic_path(path) as tmp:
-        buf.tofile(tmp)
