@@ -28,11 +28,12 @@ import torch
 
 from ocr_core import workspace
 from ocr_core.analysis import edit_table
-from ocr_core.checkpoint import LoadedModel, load_model
-from ocr_core.data.dataset import PlateDataset, load_dataset, skipped_summary
-from ocr_core.data.sources import Sample, load_crop
+from ocr_core.checkpoint import LoadedModel, load_model, store_uploaded_checkpoint
+from ocr_core.data.dataset import PlateDataset, decode_listing, skipped_summary
+from ocr_core.data.sources import Sample, list_source, load_crop
 from ocr_core.device import describe_device, pick_device
 from ocr_core.errors import InputError
+from ocr_core.roots import confine, confine_listing
 from ocr_core.runs import list_runs
 from ocr_core.score import read_cached_frame, score_cache_key, score_dataset, write_frame_atomic
 
@@ -70,8 +71,24 @@ def checkpoint_options() -> dict[str, str]:
         if row.best_checkpoint:
             accuracy = "" if pd.isna(row.best_val_accuracy) else f", val acc {row.best_val_accuracy:.3f}"
             options[str(row.best_checkpoint)] = f"Run {row.run} ({row.state}{accuracy})"
+    for path in sorted(workspace.uploads_dir().glob("*.pt")):
+        options[str(path)] = f"Uploaded: {path.name}"
     options[OTHER] = "Other checkpoint path…"
     return options
+
+
+def upload_limit_mb() -> float:
+    """The checkpoint upload limit in megabytes."""
+    return workspace.max_upload_bytes() / 2**20
+
+
+def store_upload(name: str, data: bytes) -> Path:
+    """Check an uploaded checkpoint and keep it in the workspace's uploads folder.
+
+    Raises:
+        InputError: too large, or not a loadable PlateLens checkpoint (nothing is kept then).
+    """
+    return store_uploaded_checkpoint(data, name, workspace.uploads_dir(), workspace.max_upload_bytes())
 
 
 def _set_size(folder: Path) -> str:
@@ -160,9 +177,9 @@ def model(path: str) -> LoadedModel:
     """The checkpoint's model in eval mode (cached by path and modification time; shared, never trained).
 
     Raises:
-        InputError: the file is missing or not a PlateLens checkpoint.
+        InputError: the file is outside the data roots, missing, or not a PlateLens checkpoint.
     """
-    resolved = Path(path).expanduser()
+    resolved = confine(path, "checkpoint")
     if resolved.is_dir():
         raise InputError(f"checkpoint {resolved} is a folder; give the path of a .pt file (a run's best.pt)")
     if not resolved.is_file():
@@ -216,9 +233,10 @@ def dataset(spec: str, input_size: tuple[int, int]) -> PlateDataset:
     """A decoded dataset (kept in memory, shared by sessions; a changed folder or manifest is read again).
 
     Raises:
-        InputError: the path is missing, of an unknown kind, or holds no decodable labelled image.
+        InputError: the path is outside the data roots, missing, of an unknown kind, or holds no decodable
+            labelled image.
     """
-    path = Path(resolve_dataset(spec)).expanduser()
+    path = confine(resolve_dataset(spec), "dataset path")
     if not path.exists():
         raise InputError(
             f"dataset path {path} does not exist; give a folder of images or a .json/.csv manifest"
@@ -228,7 +246,8 @@ def dataset(spec: str, input_size: tuple[int, int]) -> PlateDataset:
     found = store.get(key)
     if found is None:
         with _lock(f"dataset:{key}"), progress_bar(f"Decoding {path.name}") as report:
-            found = store.get(key) or load_dataset(path, input_size, progress=report)
+            found = store.get(key) or decode_listing(confine_listing(list_source(path)), input_size,
+                                                     progress=report)
         store.put(key, found)
     return found
 

@@ -8,7 +8,9 @@ needs unpickling of Python objects, so a file that does is refused without runni
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import pickle
+import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,6 +140,31 @@ def model_from_checkpoint(checkpoint: dict[str, Any], source: str = "<memory>") 
 def load_model(path: str | Path) -> LoadedModel:
     """Read a checkpoint file and return its model in eval mode."""
     return model_from_checkpoint(read_checkpoint(path), str(path))
+
+
+def store_uploaded_checkpoint(data: bytes, name: str, folder: str | Path, max_bytes: int) -> Path:
+    """Check an uploaded checkpoint and keep it in ``folder`` as ``<stem>-<sha256 prefix>.pt``.
+
+    The bytes are loaded with ``weights_only=True`` and the model is built before the file appears under
+    its final name, so a refused upload leaves nothing behind.
+
+    Raises:
+        InputError: the upload is too large, or not a loadable PlateLens checkpoint.
+    """
+    if len(data) > max_bytes:
+        raise InputError(
+            f"uploaded file {name} is {len(data) / 2**20:.1f} MB, over the {max_bytes / 2**20:.0f} MB upload "
+            "limit; copy it into a data root and give its path instead"
+        )
+    stem = re.sub(r"[^\w.-]", "_", Path(name).stem)[:60] or "upload"
+    target = Path(folder) / f"{stem}-{hashlib.sha256(data).hexdigest()[:12]}.pt"
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(data)
+        try:
+            model_from_checkpoint(read_checkpoint(tmp), source=name)
+        except InputError as exc:
+            raise InputError(f"uploaded file {name}: {str(exc).replace(str(tmp), 'it')}") from None
+    return target
 
 
 def import_seed000(path: str | Path) -> dict[str, Any]:

@@ -54,6 +54,20 @@ def pipelines_dir() -> Path:
     return _subdir("augment")
 
 
+def uploads_dir() -> Path:
+    """Where checkpoints uploaded through the dashboard are kept."""
+    return _subdir("uploads")
+
+
+def max_upload_bytes() -> int:
+    """The dashboard's checkpoint upload limit: ``PLATELENS_MAX_UPLOAD_MB`` megabytes (default 16)."""
+    try:
+        megabytes = float(os.environ.get("PLATELENS_MAX_UPLOAD_MB", "16"))
+    except ValueError:
+        megabytes = 16.0
+    return int(megabytes * 2**20)
+
+
 def synthetic_sets() -> list[Path]:
     """Generated synthetic sets in the workspace (folders holding a completion marker)."""
     return sorted(p.parent for p in datasets_dir().glob("*/.complete"))

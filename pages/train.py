@@ -23,6 +23,7 @@ from ocr_core.data.sources import list_source
 from ocr_core.device import pick_device
 from ocr_core.errors import InputError
 from ocr_core.models import ARCHITECTURES, DEFAULT_ARCH
+from ocr_core.roots import OUTSIDE_ROOTS, confine, confine_listing
 from ocr_core.runs import launch_training, list_runs, read_history, run_state, stop_run
 
 import augment_spec
@@ -146,9 +147,14 @@ def start(options: dict) -> None:
     try:
         if out.exists():
             raise InputError(f"run folder {out} already exists; choose another run name")
-        for key in ("data", "val"):
+        for key, what in (("data", "training data"), ("val", "validation data")):
             if options.get(key):
-                list_source(options[key])
+                listing = list_source(confine(options[key], what))
+                escaped = [path for path, why in confine_listing(listing).skipped if why == OUTSIDE_ROOTS]
+                if escaped:
+                    # The training process reads every listed file, so one escaping file refuses the run.
+                    raise InputError(f"{what} {options[key]} lists {len(escaped)} file(s) {OUTSIDE_ROOTS}, "
+                                     f"first {escaped[0]}; keep the images inside the roots")
         if options.get("init"):
             loaders.model(options["init"])
         pick_device(options["device"])
@@ -157,7 +163,8 @@ def start(options: dict) -> None:
             settings = st.session_state.get("aug_settings") or augment_spec.default_settings()
             save_pipeline(augment_spec.build_pipeline(settings), path)
             options["augment"] = str(path)
-        elif options["augment"] not in ("default", "none") and not Path(options["augment"]).is_file():
+        elif options["augment"] not in ("default", "none") and not confine(options["augment"],
+                                                                         "augmentation file").is_file():
             raise InputError(f"augmentation file {options['augment']} does not exist; "
                              "save one on the Augmentations page")
     except InputError as exc:

@@ -83,10 +83,10 @@ def test_missing_path_and_empty_folder_raise_input_error(tmp_path):
 
 def test_json_manifest_resolves_relative_paths_against_its_folder(tmp_path, make_images, monkeypatch):
     images = tmp_path / "set" / "img"
-    paths = make_images(images, ["a", "b", "c"], naming="label")
+    paths = make_images(images, ["a", "b", "c", "d"], naming="label")
     manifest = tmp_path / "set" / "labels.json"
     entries = [{"file": f"img/{p.name}", "text": t} for p, t in zip(paths, ["皖AY339S", "沪C8GK31", "ABC123"])]
-    entries.append({"file": str(paths[0].resolve()), "text": "ABS999"})  # absolute paths are kept
+    entries.append({"file": str(paths[3].resolve()), "text": "ABS999"})  # absolute paths are kept
     manifest.write_text(json.dumps(entries, ensure_ascii=False), encoding="utf-8")
     monkeypatch.chdir(tmp_path)  # the working directory must not matter
     listing = list_source(manifest)
@@ -94,7 +94,7 @@ def test_json_manifest_resolves_relative_paths_against_its_folder(tmp_path, make
     assert _labels_of(listing) == sorted(["皖AY339S", "沪C8GK31", "ABC123", "ABS999"])
     by_label = {s.label: Path(s.path) for s in listing.samples}
     assert by_label["沪C8GK31"].resolve() == paths[1].resolve()
-    assert by_label["ABS999"].resolve() == paths[0].resolve()
+    assert by_label["ABS999"].resolve() == paths[3].resolve()
 
 
 @pytest.mark.parametrize("suffix,sep", [(".csv", ","), (".tsv", "\t")])

@@ -100,13 +100,13 @@ def decode_listing(
     n = len(listing.samples)
     images = np.zeros((n, height, width, 3), dtype=np.uint8)
     sizes = np.zeros((n, 2), dtype=np.int32)
-    failures: dict[int, str] = {}
+    failures: dict[int, InputError] = {}
 
     def decode(i: int) -> None:
         try:
             crop = load_crop(listing.samples[i])
         except InputError as exc:
-            failures[i] = str(exc)
+            failures[i] = exc
             return
         sizes[i] = crop.shape[:2]
         images[i] = resize_to_input(crop, height, width)
@@ -121,7 +121,9 @@ def decode_listing(
     if strict and failures:
         raise InputError(f"{failures[min(failures)]} (--strict makes unreadable dataset files fatal)")
     keep = [i for i in range(n) if i not in failures]
-    skipped = list(listing.skipped) + [(listing.samples[i].path, "not a decodable image") for i in sorted(failures)]
+    skipped = list(listing.skipped) + [
+        (listing.samples[i].path, failures[i].reason or "not a decodable image") for i in sorted(failures)
+    ]
     if not keep:
         raise InputError(f"dataset {listing.spec} has no decodable image; {skipped_summary(skipped)}")
     if skipped:

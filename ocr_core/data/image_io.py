@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import io
+import warnings
 from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image
 
 from ocr_core.errors import InputError
 
@@ -46,17 +49,33 @@ def read_rgb(path: str | Path) -> np.ndarray:
     except OSError as exc:
         raise InputError(f"cannot read image {path}: {exc.strerror or exc}; check the path and permissions") from None
     if raw.size == 0:
-        raise InputError(f"image {path} is an empty (zero-byte) file; remove or replace it")
+        raise InputError(f"image {path} is an empty (zero-byte) file; remove or replace it", reason="zero-byte file")
+    _refuse_huge(path, _header_size(raw))
     with np.errstate(all="ignore"):
         image = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED)
     if image is None or image.size == 0:
         raise InputError(f"{path} is not a decodable image (truncated or not a picture); remove or replace it")
-    if image.shape[0] * image.shape[1] > MAX_PIXELS:
-        raise InputError(
-            f"image {path} is {image.shape[1]}x{image.shape[0]} pixels, over the {MAX_PIXELS:,} pixel limit; "
-            "crop the plate first"
-        )
+    _refuse_huge(path, (image.shape[1], image.shape[0]))
     return to_rgb_uint8(image)
+
+
+def _header_size(raw: np.ndarray) -> tuple[int, int] | None:
+    # Pillow reads only the header here, so a huge image is refused before anything is decoded.
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(raw.tobytes())) as header:
+                return header.size
+    except Exception:  # noqa: BLE001 - not every format cv2 reads is one Pillow knows; cv2 decides then
+        return None
+
+
+def _refuse_huge(path: Path, size: tuple[int, int] | None) -> None:
+    if size is not None and size[0] * size[1] > MAX_PIXELS:
+        raise InputError(
+            f"image {path} is {size[0]}x{size[1]} pixels, over the {MAX_PIXELS:,} pixel limit; crop the plate first",
+            reason=f"{size[0]}x{size[1]} pixels, over the pixel limit",
+        )
 
 
 def resize_to_input(image: np.ndarray, height: int, width: int) -> np.ndarray:

@@ -91,6 +91,7 @@ def _manifest_samples(manifest: Path, rows: list[tuple[Any, Any]], kind: str) ->
     samples: list[Sample] = []
     skipped: list[tuple[str, str]] = []
     missing: list[str] = []
+    seen: set[str] = set()
     base = manifest.parent
     for file, text in rows:
         if not isinstance(file, str) or not file:
@@ -103,6 +104,12 @@ def _manifest_samples(manifest: Path, rows: list[tuple[Any, Any]], kind: str) ->
         if not label.strip():
             skipped.append((str(path), "empty label in the manifest"))
             continue
+        identity = str(path.resolve())
+        if identity in seen:
+            # Scoring a file twice would count its errors twice in every slice.
+            skipped.append((str(path), "listed twice in the manifest"))
+            continue
+        seen.add(identity)
         samples.append(Sample(str(path), label, kind))
     if missing:
         raise InputError(
