@@ -28,7 +28,7 @@ import torch
 
 from ocr_core import workspace
 from ocr_core.analysis import edit_table
-from ocr_core.checkpoint import LoadedModel, load_model, store_uploaded_checkpoint
+from ocr_core.checkpoint import LoadedModel, freeze_for_inference, load_model, store_uploaded_checkpoint
 from ocr_core.data.dataset import PlateDataset, decode_listing, skipped_summary
 from ocr_core.data.sources import Sample, list_source, load_crop
 from ocr_core.device import describe_device, pick_device
@@ -169,7 +169,7 @@ def device_name() -> str:
 def _load_model(path: str, mtime_ns: int) -> LoadedModel:  # noqa: ARG001 - mtime is part of the cache key
     loaded = load_model(path)
     loaded.model.to(current_device())
-    loaded.model.eval()
+    freeze_for_inference(loaded.model)
     return loaded
 
 

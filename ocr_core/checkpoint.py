@@ -137,6 +137,25 @@ def model_from_checkpoint(checkpoint: dict[str, Any], source: str = "<memory>") 
     return LoadedModel(model, vocab, checkpoint["arch"], (size[0], size[1]), meta, source)
 
 
+def freeze_for_inference(model: nn.Module) -> nn.Module:
+    """Put a shared model in eval mode for good: no gradients, and ``train()`` refuses to switch it back.
+
+    A model cached for every dashboard session must never flip to train mode (dropout and batch-norm
+    updates would change every other session's predictions), so a call that tries raises instead.
+    """
+    model.eval()
+    model.requires_grad_(False)
+
+    def refuse_train(mode: bool = True) -> nn.Module:
+        if mode:
+            raise RuntimeError("this model is shared by every dashboard session and stays in eval mode; "
+                               "train a copy (copy.deepcopy) instead")
+        return model
+
+    model.train = refuse_train  # type: ignore[method-assign]
+    return model
+
+
 def load_model(path: str | Path) -> LoadedModel:
     """Read a checkpoint file and return its model in eval mode."""
     return model_from_checkpoint(read_checkpoint(path), str(path))

@@ -195,3 +195,48 @@ def test_every_page_renders_in_chromium(sync_api, server):
         README_SHOTS.mkdir(exist_ok=True)
         for name in ("2-worst-predictions", "3-confusions"):
             shutil.copyfile(SHOTS / f"{name}.png", README_SHOTS / f"{name}.png")
+
+
+def _match_count(page) -> tuple[int, int]:
+    """(matching, total) from Worst predictions' "N of M samples match" line."""
+    text = page.locator(MAIN).get_by_text("samples match").first.inner_text()
+    shown, _, rest = text.partition(" of ")
+    return int(shown.replace(",", "")), int(rest.split()[0].replace(",", ""))
+
+
+def test_concurrent_sessions_stay_apart(sync_api, server):
+    """Three browser sessions change Worst predictions' outcome filter at the same moment.
+
+    Each must end on its own choice (no leak through shared caches), with no error in any session; the
+    server log is checked for tracebacks by the fixture, and a cached model that anything tried to switch
+    to train mode would raise there.
+    """
+    outcomes = ["all", "correct", "wrong"]
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            pages = [browser.new_context(viewport={"width": 1400, "height": 900}).new_page() for _ in outcomes]
+            pages[0].goto(f"{server}/worst")  # the first session generates and scores the embedded set
+            _settle(pages[0], "Worst predictions", PAGES[1][3], timeout_ms=150_000)
+            for page in pages[1:]:
+                page.goto(f"{server}/worst")
+            for page in pages[1:]:
+                _settle(page, "Worst predictions", PAGES[1][3], timeout_ms=60_000)
+            wrong, total = _match_count(pages[0])
+            expected = {"all": total, "correct": total - wrong, "wrong": wrong}
+            assert 0 < wrong < total, "the demo checkpoint must get some, not all, embedded plates wrong"
+
+            for round_ in range(2):
+                order = outcomes if round_ == 0 else outcomes[::-1]
+                for page, outcome in zip(pages, order):  # no waiting in between: the reruns overlap
+                    page.locator(f'{MAIN} [data-testid="stRadio"]').get_by_text(outcome, exact=True).click()
+                for page, outcome in zip(pages, order):
+                    want = f"{expected[outcome]:,} of {total:,} samples match"
+                    page.locator(MAIN).get_by_text(want).first.wait_for(timeout=60_000)
+                    page.wait_for_function(IDLE, timeout=60_000)
+                for page, outcome in zip(pages, order):
+                    assert _match_count(page) == (expected[outcome], total), outcome
+                    assert page.locator('[data-testid="stException"]').count() == 0
+                    assert page.locator('[data-testid="stAlert"]').filter(has_text="rror").count() == 0
+        finally:
+            browser.close()

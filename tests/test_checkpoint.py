@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from ocr_core.checkpoint import (
+    freeze_for_inference,
     import_seed000,
     load_model,
     make_checkpoint,
@@ -240,3 +241,18 @@ def test_import_seed000_alphabet_that_does_not_fit_the_head(tmp_path):
         import_seed000(path)
     with pytest.raises(InputError, match="does not exist"):
         import_seed000(tmp_path / "nope.pt")
+
+
+def test_frozen_model_refuses_train_mode_and_keeps_its_outputs(tiny_checkpoint):
+    loaded = load_model(tiny_checkpoint)
+    model = freeze_for_inference(loaded.model)
+    images = torch.randint(0, 256, (2, 3, 32, 128), dtype=torch.uint8)
+    with torch.inference_mode():
+        before = model(images)
+    with pytest.raises(RuntimeError, match="stays in eval mode"):
+        model.train()
+    model.eval()  # switching to eval is always allowed
+    assert not model.training and not any(m.training for m in model.modules())
+    assert not any(p.requires_grad for p in model.parameters())
+    with torch.inference_mode():
+        assert torch.equal(model(images), before)
