@@ -35,7 +35,17 @@ from ocr_core.device import describe_device, pick_device
 from ocr_core.errors import InputError
 from ocr_core.roots import confine, confine_listing
 from ocr_core.runs import list_runs
-from ocr_core.score import read_cached_frame, score_cache_key, score_dataset, write_frame_atomic
+from ocr_core.augment import as_replay, describe_replay
+from ocr_core.score import (
+    predict_images,
+    read_cached_frame,
+    score_cache_key,
+    score_dataset,
+    timestep_probs,
+    write_frame_atomic,
+)
+
+from augment_spec import format_draw
 
 EMBEDDED = "embedded:" + workspace.EMBEDDED_TESTSET
 OTHER = "__other__"
@@ -363,4 +373,40 @@ def display_crop(sample: Sample, width: int = 240) -> np.ndarray:
 def input_crop(data: PlateDataset, sample_id: int) -> np.ndarray:
     """The model-input crop (H, W, 3) of a sample, as the model sees it."""
     return data.images[int(sample_id)]
+
+
+# ---- per-sample model outputs (cached: a filter change must not rerun the network on the same sample) --
+
+@st.cache_data(max_entries=512, show_spinner=False)
+def sample_probs(key: str, sample_id: int, _scored: Scored) -> tuple[np.ndarray, list[str]]:  # noqa: ARG001
+    """Per-time-step softmax probabilities of one sample and the class glyphs (cached per score key)."""
+    with torch.inference_mode():
+        return timestep_probs(_scored.loaded, input_crop(_scored.dataset, sample_id))
+
+
+@dataclass(frozen=True)
+class Draws:
+    """Augmented draws of one sample and the model's reading of each."""
+
+    images: list[np.ndarray]
+    preds: list[str]
+    confidences: list[float]
+    params: list[list[str]]
+
+
+@st.cache_data(max_entries=512, show_spinner=False)
+def augmented_draws(key: str, sample_id: int, settings_json: str, draws: int,  # noqa: ARG001
+                    _scored: Scored, _pipeline: Any) -> Draws:
+    """``draws`` replays of the pipeline on a sample (seeded by the sample id) with predictions.
+
+    Cached by score key, sample and the pipeline's settings (``settings_json``), which fully define
+    ``_pipeline``: the same settings always give the same draws.
+    """
+    replay = as_replay(_pipeline, seed=int(sample_id))
+    image = input_crop(_scored.dataset, sample_id)
+    results = [replay(image=image) for _ in range(draws)]
+    with torch.inference_mode():
+        preds, confs = predict_images(_scored.loaded, np.stack([r["image"] for r in results]))
+    return Draws([r["image"] for r in results], list(preds), [float(c) for c in confs],
+                 [format_draw(describe_replay(r["replay"])) for r in results])
 

@@ -27,14 +27,23 @@ PAGES = ["overview", "worst", "confusions", "augmentations", "train", "compare"]
 
 
 def make_manifest(folder: Path, rows: int, images: int) -> Path:
-    """A manifest of ``rows`` entries cycling over ``images`` synthetic crops."""
+    """A manifest of ``rows`` entries cycling over ``images`` synthetic crops.
+
+    Repeats are hard links (``rows/NNNNNN.png``): the same pixels under distinct file names, since a
+    manifest that lists one file twice has the repeat skipped.
+    """
     from ocr_core.data import synth
 
     paths = synth.generate(folder / "crops", images, seed=4242, styles=("ccpd", "ccpd-green"))
+    links = folder / "rows"
+    links.mkdir(exist_ok=True)
     entries = []
     for i in range(rows):
         path = paths[i % len(paths)]
-        entries.append({"file": f"crops/{path.name}", "text": path.stem.split("-", 1)[1]})
+        link = links / f"{i:06d}.png"
+        if not link.exists():
+            os.link(path, link)
+        entries.append({"file": f"rows/{link.name}", "text": path.stem.split("-", 1)[1]})
     manifest = folder / "manifest.json"
     manifest.write_text(json.dumps(entries, ensure_ascii=False), encoding="utf-8")
     return manifest

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import math
 
-import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
-import torch
 
 from ocr_core.analysis import ERROR_TYPES, filter_frame, rank_worst, top_confusions
-from ocr_core.augment import as_replay, describe_replay
-from ocr_core.score import beam_readings, predict_images, timestep_probs, top_classes
+from ocr_core.score import beam_readings, top_classes
 
 import augment_spec
 import loaders
@@ -82,8 +80,7 @@ def export_ui(rows: pd.DataFrame) -> None:
 
 def heatmap_ui(scored: loaders.Scored, sample: int) -> None:
     """Per-time-step CTC probabilities of the characters that reach any step's top 3."""
-    with torch.inference_mode():
-        probs, glyphs = timestep_probs(scored.loaded, loaders.input_crop(scored.dataset, sample))
+    probs, glyphs = loaders.sample_probs(scored.key, sample, scored)
     classes = top_classes(probs, k=3)
     fig = go.Figure(go.Heatmap(
         z=probs[:, classes].T, x=list(range(1, probs.shape[0] + 1)), y=[glyphs[c] for c in classes],
@@ -106,22 +103,19 @@ def heatmap_ui(scored: loaders.Scored, sample: int) -> None:
 def augmented_ui(scored: loaders.Scored, sample: int, draws: int = 4) -> None:
     """The sample under the augmentation lab's current pipeline, with the model's reading of each draw."""
     settings = st.session_state.get("aug_settings") or augment_spec.default_settings()
-    replay = as_replay(augment_spec.build_pipeline(settings), seed=int(sample))
-    image = loaders.input_crop(scored.dataset, sample)
-    results = [replay(image=image) for _ in range(draws)]
-    with torch.inference_mode():
-        preds, confs = predict_images(scored.loaded, np.stack([r["image"] for r in results]))
+    settings_json = json.dumps(settings, sort_keys=True, default=str)
+    drawn = loaders.augmented_draws(scored.key, sample, settings_json, draws, scored,
+                                    augment_spec.build_pipeline(settings))
     label = str(scored.frame.loc[scored.frame["sample"] == sample, "label"].iloc[0])
     st.markdown("**Under the current augmentation pipeline** (set on the Augmentations page)")
     cells = st.columns(draws)
-    for cell, result, pred, conf in zip(cells, results, preds, confs):
+    for cell, image, pred, conf, params in zip(cells, drawn.images, drawn.preds, drawn.confidences, drawn.params):
         with cell:
-            st.image(loaders.upscale(result["image"], 256))
+            st.image(loaders.upscale(image, 256))
             st.markdown(f"{widgets.reading_html(label, pred)} "
                         f'<span style="color:#6b7280;font-size:0.85em;">conf {conf:.2f}</span>',
                         unsafe_allow_html=True)
-            drawn = augment_spec.format_draw(describe_replay(result["replay"]))
-            st.caption("; ".join(drawn) or "no transform applied")
+            st.caption("; ".join(params) or "no transform applied")
 
 
 def detail_ui(scored: loaders.Scored, rows: pd.DataFrame) -> None:
