@@ -87,7 +87,11 @@ def collate(batch: list[tuple[torch.Tensor, list[int]]]) -> tuple[torch.Tensor, 
     return images, targets, lengths
 
 
-def _seed_worker(_: int) -> None:
+def _init_worker(_: int) -> None:
+    # Ctrl-C in a terminal (and `pkill`) signals the whole process group: a worker that died of it would
+    # crash the main process before it could save last.pt. The main process alone decides when to stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     info = torch.utils.data.get_worker_info()
     seed = torch.initial_seed() % 2**32
     np.random.seed(seed)
@@ -285,7 +289,7 @@ def _train(opts: TrainOptions, out: Path, stop: _StopFlag, state: dict[str, Any]
     loader = DataLoader(
         AugmentedCrops(train_set.images, targets, pipeline),
         batch_size=batch_size, shuffle=True, drop_last=len(train_set) > batch_size, collate_fn=collate,
-        num_workers=workers, worker_init_fn=_seed_worker, persistent_workers=workers > 0,
+        num_workers=workers, worker_init_fn=_init_worker, persistent_workers=workers > 0,
         pin_memory=device.type == "cuda", generator=torch.Generator().manual_seed(opts.seed),
     )
     steps_per_epoch = max(1, len(loader))

@@ -146,3 +146,27 @@ def test_a_corrupt_cache_file_is_never_trusted(tmp_path):
     blob = target.read_bytes()
     target.write_bytes(blob[: len(blob) // 2])  # e.g. a disk filled up under an older, non-atomic writer
     assert read_cached_frame(target) is None
+
+
+@pytest.mark.skipif(not hasattr(os, "killpg"), reason="needs process groups (POSIX)")
+def test_sigterm_to_the_whole_process_group_still_saves_last(tmp_path, monkeypatch):
+    """Ctrl-C in a terminal or `pkill` reaches the DataLoader workers too; the run must still stop cleanly."""
+    monkeypatch.setenv("PLATELENS_WORKSPACE", str(tmp_path / "workspace"))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    data = tmp_path / "data"
+    make_images(data, [f"AB{i:04d}" for i in range(300)], naming="id")
+    run_dir = workspace.runs_dir() / "group"
+    process = launch_training({"data": str(data), "out": str(run_dir), "epochs": 30, "batch_size": 16,
+                               "workers": 2, "augment": "none", "device": "cpu", "val_split": 0.1})
+    try:
+        _wait_for(lambda: len(read_history(run_dir)) >= 1, 240, "the first epoch")
+        os.killpg(process.pid, signal.SIGTERM)  # launch_training starts a new session: pgid == pid
+        process.wait(timeout=120)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    log = (run_dir / "train.log").read_text(encoding="utf-8", errors="replace")
+    assert run_state(run_dir) == "stopped", log[-2000:]
+    assert "Traceback" not in log, log[-2000:]
+    assert read_checkpoint(run_dir / "last.pt")["train_state"]["epoch"] >= 1
