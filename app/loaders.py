@@ -299,6 +299,17 @@ def score_frame(checkpoint: str, loaded: LoadedModel, data: PlateDataset) -> tup
     return key, frame
 
 
+@st.cache_data(max_entries=128, show_spinner=False)
+def memo(key: str, what: str, _compute: Callable[[], Any]) -> Any:  # noqa: ARG001 - key and what are the cache key
+    """``_compute()``, cached under a score frame's key and a name for what it computes.
+
+    The pages' summaries and slices are pure functions of a score frame; on a 100,000-row frame they take
+    seconds, so each is computed once per frame instead of on every rerun. ``what`` must name everything
+    the computation depends on besides the frame (e.g. the column it slices by).
+    """
+    return _compute()
+
+
 @st.cache_data(max_entries=8, show_spinner=False)
 def edits(key: str, _frame: pd.DataFrame) -> pd.DataFrame:
     """The edit table of the score frame cached under ``key``."""

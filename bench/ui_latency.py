@@ -58,6 +58,7 @@ def session(manifest: Path):
     at.sidebar.selectbox(key="dataset").set_value("__other__").run()
     at.sidebar.text_input(key="dataset_path").set_value(str(manifest)).run()
     assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
     return at
 
 
@@ -94,6 +95,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["PLATELENS_WORKSPACE"] = str(Path(tmp) / "workspace")
+        os.environ["PLATELENS_DATA_ROOTS"] = tmp  # the manifest lives here, outside the default roots
         manifest = make_manifest(Path(tmp), args.rows, args.images)
         start = time.perf_counter()
         warm = session(manifest)  # decodes and scores the manifest once; later sessions hit the caches

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import plotly.express as px
 import streamlit as st
@@ -15,7 +16,7 @@ import widgets
 
 def metrics_ui(scored: loaders.Scored) -> None:
     """The five headline numbers."""
-    summary = summarize(scored.frame)
+    summary = loaders.memo(scored.key, "summary", lambda: summarize(scored.frame))
     cells = st.columns(5)
     cells[0].metric("Samples", f"{summary.n:,}")
     cells[1].metric("Accuracy", widgets.percent(summary.accuracy, 2), help="exact-plate accuracy")
@@ -55,37 +56,51 @@ def accuracy_bar(table: pd.DataFrame, column: str, title: str, sort_by_key: bool
     st.plotly_chart(widgets.style_figure(fig, 300, title))
 
 
+def cer_histogram(cer: pd.Series, bins: int = 20) -> pd.DataFrame:
+    """Sample counts per CER bin (bin centre, count and the bin's range as text)."""
+    top = max(1.0, float(cer.max()) if len(cer) else 1.0)
+    counts, edges = np.histogram(cer.to_numpy(dtype=float), bins=bins, range=(0.0, top))
+    return pd.DataFrame({"cer": (edges[:-1] + edges[1:]) / 2, "samples": counts,
+                         "range": [f"{a:.2f}–{b:.2f}" for a, b in zip(edges[:-1], edges[1:])]})
+
+
 def slices_ui(scored: loaders.Scored) -> None:
     """Accuracy by province and by plate length, per-position accuracy, error types and the CER histogram."""
     frame = scored.frame
     left, right = st.columns([3, 2])
     with left:
-        accuracy_bar(accuracy_by(frame, "province"), "province", "Accuracy by first character (province)")
+        accuracy_bar(loaders.memo(scored.key, "by province", lambda: accuracy_by(frame, "province")), "province",
+                     "Accuracy by first character (province)")
     with right:
-        accuracy_bar(accuracy_by(frame, "label_len"), "label_len", "Accuracy by plate length",
-                     sort_by_key=True)
+        accuracy_bar(loaders.memo(scored.key, "by length", lambda: accuracy_by(frame, "label_len")), "label_len",
+                     "Accuracy by plate length", sort_by_key=True)
 
     left, middle, right = st.columns(3)
     with left:
-        positions = position_accuracy(frame)
+        positions = loaders.memo(scored.key, "positions", lambda: position_accuracy(frame))
         if positions.empty:
             widgets.empty_state("No samples.")
         else:
-            length = int(frame["label_len"].mode().iloc[0])
+            length = loaders.memo(scored.key, "modal length", lambda: int(frame["label_len"].mode().iloc[0]))
             fig = px.bar(positions, x="position", y="accuracy", range_y=[0, 1.02], text_auto=".3f",
                          hover_data={"n": True})
             fig.update_xaxes(dtick=1)
             title = f"Per-position accuracy ({length}-character plates)"
             st.plotly_chart(widgets.style_figure(fig, 300, title))
     with middle:
-        counts = error_type_counts(scored.edits).rename_axis("error type").reset_index(name="count")
+        counts = loaders.memo(scored.key, "error types", lambda: error_type_counts(scored.edits))
+        counts = counts.rename_axis("error type").reset_index(name="count")
         fig = px.bar(counts, x="error type", y="count", color="error type", text_auto=True,
                      color_discrete_map={k: v[0] for k, v in widgets.DIFF_COLOURS.items()})
         fig.update_traces(marker_line_color="#6b7280", marker_line_width=1)
         fig.update_layout(showlegend=False)
         st.plotly_chart(widgets.style_figure(fig, 300, "Character errors by type"))
     with right:
-        fig = px.histogram(frame, x="cer", nbins=20, log_y=True)
+        # Binned here: sending 100,000 raw values to the browser for plotly to bin is what makes it slow.
+        histogram = loaders.memo(scored.key, "cer histogram", lambda: cer_histogram(frame["cer"]))
+        fig = px.bar(histogram, x="cer", y="samples", log_y=True, hover_data={"range": True, "cer": False})
+        fig.update_traces(marker_line_width=0)
+        fig.update_layout(bargap=0.05)
         fig.update_xaxes(title="CER per sample")
         fig.update_yaxes(title="samples (log)", dtick=1)
         st.plotly_chart(widgets.style_figure(fig, 300, "CER histogram"))
@@ -97,13 +112,15 @@ def attributes_ui(scored: loaders.Scored) -> None:
     if not columns:
         return
     # Attributes that vary come first, so the default slice says something.
-    columns.sort(key=lambda c: scored.frame[c].nunique(dropna=True) < 2)
+    varying = loaders.memo(scored.key, "varying attributes",
+                           lambda: {c: scored.frame[c].nunique(dropna=True) > 1 for c in columns})
+    columns.sort(key=lambda c: not varying[c])
     left, right = st.columns([1, 4])
     column = left.selectbox("Slice accuracy by", columns, key="overview_attribute",
                             help="numeric attributes are cut into 8 bins")
     with right:
-        accuracy_bar(accuracy_by(scored.frame, column, bins=8), column, f"Accuracy by {column}",
-                     sort_by_key=True)
+        table = loaders.memo(scored.key, f"by {column}", lambda: accuracy_by(scored.frame, column, bins=8))
+        accuracy_bar(table, column, f"Accuracy by {column}", sort_by_key=True)
 
 
 def main() -> None:
