@@ -31,6 +31,16 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+class TouchOnUnpickle:
+    """Unpickling this creates ``marker``: stands in for a checkpoint that would run code when loaded."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
 def write_png(path: Path, image: np.ndarray) -> Path:
     """Write an image (BGR/BGRA/gray, any depth cv2 encodes) to ``path``; works for non-ASCII names."""
     ok, buf = cv2.imencode(path.suffix or ".png", image)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import pathlib
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import streamlit as st
 import torch
+from conftest import TINY_VOCAB, TouchOnUnpickle, make_images
 from streamlit.testing.v1 import AppTest
 
 from ocr_core.checkpoint import make_checkpoint, save_checkpoint
@@ -16,19 +16,9 @@ from ocr_core.models import arch_config, build_model
 from ocr_core.roots import OUTSIDE_ROOTS, ROOTS_ENV
 from ocr_core.vocab import Vocab
 
-from conftest import TINY_VOCAB, make_images
-
 ROOT = Path(__file__).resolve().parents[1]
 MAIN = str(ROOT / "app" / "main.py")
 OTHER = "__other__"
-
-
-class _TouchOnUnpickle:
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (pathlib.Path.touch, (self.marker,))
 
 
 @pytest.fixture
@@ -127,7 +117,7 @@ def test_uploaded_checkpoint_is_checked_kept_and_selected(site):
 def test_malicious_upload_is_refused_and_never_runs(site):
     marker = site.root / "MARKER"
     evil = site.root / "evil.pt"
-    torch.save({"format_version": 1, "state_dict": _TouchOnUnpickle(marker)}, evil)
+    torch.save({"format_version": 1, "state_dict": TouchOnUnpickle(marker)}, evil)
     site.at.run()
     _upload(site.at, "evil.pt", evil.read_bytes())
     message = _only_error(site.at)

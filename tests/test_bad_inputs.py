@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import pathlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ import pandas as pd
 import pytest
 import streamlit as st
 import torch
+from conftest import TINY_VOCAB, TouchOnUnpickle, make_images, write_png
 from streamlit.testing.v1 import AppTest
 
 from ocr_core.checkpoint import make_checkpoint, save_checkpoint
@@ -27,20 +27,10 @@ from ocr_core.models import arch_config, build_model
 from ocr_core.roots import ROOTS_ENV
 from ocr_core.vocab import Vocab
 
-from conftest import TINY_VOCAB, make_images, write_png
-
 ROOT = Path(__file__).resolve().parents[1]
 MAIN = str(ROOT / "app" / "main.py")
 OTHER = "__other__"
 GOOD = ["皖A12345", "沪B67890", "皖C24680", "沪D13579"]
-
-
-class _TouchOnUnpickle:
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (pathlib.Path.touch, (self.marker,))
 
 
 @dataclass
@@ -159,7 +149,7 @@ def _bad_checkpoint(kind: str) -> Callable[[Path, Path], Case]:
         elif kind == "seed-000 notebook format":
             torch.save({"model": {}, "alphabet": "abc", "target_length": 7, "optimizer": {}, "scheduler": {}}, path)
         elif kind == "malicious pickle":
-            torch.save({"format_version": 1, "x": _TouchOnUnpickle(root / "MARKER")}, path)
+            torch.save({"format_version": 1, "x": TouchOnUnpickle(root / "MARKER")}, path)
         return Case(path, folder, "error", path.name)
     return build
 
