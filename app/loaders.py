@@ -28,6 +28,7 @@ import torch
 
 from ocr_core import workspace
 from ocr_core.analysis import edit_table
+from ocr_core.augment import as_replay, describe_replay
 from ocr_core.checkpoint import LoadedModel, freeze_for_inference, load_model, store_uploaded_checkpoint
 from ocr_core.data.dataset import PlateDataset, decode_listing, skipped_summary
 from ocr_core.data.sources import Sample, list_source, load_crop
@@ -35,7 +36,6 @@ from ocr_core.device import describe_device, pick_device
 from ocr_core.errors import InputError
 from ocr_core.roots import confine, confine_listing
 from ocr_core.runs import list_runs
-from ocr_core.augment import as_replay, describe_replay
 from ocr_core.score import (
     predict_images,
     read_cached_frame,

@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ocr_core import workspace
-from ocr_core.data.sources import SourceListing
+from ocr_core.data.sources import Sample, SourceListing
 from ocr_core.errors import InputError
 
 ROOTS_ENV = "PLATELENS_DATA_ROOTS"
@@ -68,13 +68,18 @@ def confine_listing(listing: SourceListing, roots: Sequence[Path] | None = None)
         InputError: no sample is left inside the roots.
     """
     roots = data_roots() if roots is None else roots
-    inside = [s for s in listing.samples if is_inside(s.path, roots)]
-    if len(inside) == len(listing.samples):
+    inside: list[Sample] = []
+    escaped: list[tuple[str, str]] = []
+    for sample in listing.samples:  # one realpath per file: manifests can list 100,000 of them
+        if is_inside(sample.path, roots):
+            inside.append(sample)
+        else:
+            escaped.append((sample.path, OUTSIDE_ROOTS))
+    if not escaped:
         return listing
     if not inside:
         raise InputError(
             f"every file of dataset {listing.spec} is {OUTSIDE_ROOTS} (symlinks or manifest paths that lead "
             f"out); copy the images under the dataset's folder or add their folder to {ROOTS_ENV}"
         )
-    escaped = [(s.path, OUTSIDE_ROOTS) for s in listing.samples if not is_inside(s.path, roots)]
     return replace(listing, samples=inside, skipped=list(listing.skipped) + escaped)
