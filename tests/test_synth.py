@@ -121,6 +121,51 @@ def test_render_plate_draws_the_label() -> None:
     assert np.abs(a.astype(int) - c.astype(int)).mean() > 1.0
 
 
+def _glyph_card(ink_level: float, paint_level: float) -> tuple[np.ndarray, np.ndarray]:
+    ink = np.zeros((24, 94), np.uint8)
+    ink[6:18, 10:20] = 255
+    image = np.full((24, 94, 3), paint_level, np.uint8)
+    image[ink > 0] = ink_level
+    return image, ink
+
+
+def test_glyph_legibility_measures_contrast_and_clipping() -> None:
+    image, ink = _glyph_card(230, 60)
+    inside_box = np.float32([[[8, 4], [22, 4], [22, 20], [8, 20]]])
+    half_out = inside_box - np.float32([15, 0])
+    inside, contrast = synth.glyph_legibility(image, ink, np.concatenate([inside_box, half_out]))
+    assert inside[0] == pytest.approx(1.0)
+    assert inside[1] == pytest.approx(7 / 14)
+    assert contrast[0] == pytest.approx(170, abs=1)
+    washed, _ = _glyph_card(70, 60)
+    assert synth.glyph_legibility(washed, ink, inside_box)[1][0] == pytest.approx(10, abs=1)
+
+
+@pytest.mark.parametrize("style", synth.STYLES)
+def test_every_rendered_glyph_is_inside_the_crop_and_distinct(style: str) -> None:
+    rng = np.random.default_rng(17)
+    failures = 0
+    for _ in range(150):
+        image, inside, contrast = synth.render_plate_with_legibility(synth.random_label(style, rng), style, rng)
+        assert len(inside) == len(contrast) >= 7
+        failures += int(inside.min() < synth.MIN_GLYPH_INSIDE or contrast.min() < synth.MIN_GLYPH_CONTRAST)
+    # Only a crop where every redraw failed may fall short (returned as the most legible draw).
+    assert failures <= 2
+
+
+def test_unreachable_legibility_returns_the_most_legible_draw(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(synth, "MIN_GLYPH_CONTRAST", 10_000.0)
+    first = synth.render_plate_with_legibility("皖A12345", "ccpd", np.random.default_rng(18))
+    again = synth.render_plate_with_legibility("皖A12345", "ccpd", np.random.default_rng(18))
+    assert np.array_equal(first[0], again[0])
+    assert first[2].min() < synth.MIN_GLYPH_CONTRAST
+    monkeypatch.setattr(synth, "MIN_GLYPH_CONTRAST", 0.0)
+    monkeypatch.setattr(synth, "MIN_GLYPH_INSIDE", 0.0)
+    # With no bar the first draw is kept; the best of eight draws is at least as legible.
+    plain = synth.render_plate_with_legibility("皖A12345", "ccpd", np.random.default_rng(18))
+    assert min(first[2].min() / 10_000.0, first[1].min() / 0.9) >= min(plain[2].min() / 10_000.0, plain[1].min() / 0.9)
+
+
 def test_render_plate_rejects_labels_the_style_cannot_draw() -> None:
     rng = np.random.default_rng(8)
     with pytest.raises(ValueError):

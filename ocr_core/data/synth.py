@@ -5,7 +5,8 @@ condensed into the plate's character slots (glyph masks come from a 160 px rende
 The plate is composed at 64-140 px tall (at least 2.6x the output height, chosen per output size so the
 float work stays small) and then degraded the way real 94x24 CCPD/LPRNet crops are: perspective and
 loose/tight crop boxes with some car body around the plate, colour casts, low contrast, uneven light,
-blur, sharpening halos, noise and JPEG.
+blur, sharpening halos, noise and JPEG. Each glyph is followed through those degradations, and a draw
+that cuts a glyph off or washes it out is redrawn, so every crop still shows its label.
 """
 
 from __future__ import annotations
@@ -427,8 +428,14 @@ _THIN_LUT = np.clip((np.arange(256, dtype=np.float32) - 70.0) * (255.0 / 185.0),
 _BOLD_LUT = np.clip(np.arange(256, dtype=np.float32) * 1.8, 0, 255).astype(np.uint8)
 
 
-def _compose_plate(label: str, style: str, height: int, rng: np.random.Generator) -> np.ndarray:
-    """Draw the clean plate (float32 RGB, height px tall) with glyphs, dot, frame and rivets."""
+def _compose_plate(
+    label: str, style: str, height: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Draw the clean plate (float32 RGB, height px tall) with glyphs, dot, frame and rivets.
+
+    Also returns the glyph ink (uint8 mask) and each glyph's box (x0, y0, x1, y1 in plate pixels),
+    which the legibility check follows through the degradations.
+    """
     width_scale = float(rng.choice([0.9, 0.95, 1.0, 1.05]))
     if style == "ru":
         layout = _layout_ru(label, width_scale)
@@ -453,6 +460,7 @@ def _compose_plate(label: str, style: str, height: int, rng: np.random.Generator
     # Russian plates use a different (wider) typeface, so they always take the condensed Noto glyphs.
     font = 1 if style == "ru" or rng.random() < _NOTO_SHARE else 0
     ink = np.zeros((h, w), np.uint8)
+    boxes = np.zeros((len(layout.slots), 4), np.float32)
     # The province glyph's ink often sits a little inside its slot on real plates; a few discrete
     # sizes keep the glyph cache small.
     province_fill = float(rng.choice([0.86, 0.93, 1.0])) if style != "ru" else 1.0
@@ -464,6 +472,7 @@ def _compose_plate(label: str, style: str, height: int, rng: np.random.Generator
         y0 = min(max(0, round(cy * scale - gh / 2)), h - gh)
         region = ink[y0 : y0 + gh, x0 : x0 + gw]
         np.maximum(region, _glyph_mask(slot.char, gw, gh, weight, font), out=region)
+        boxes[i] = (x0, y0, x0 + gw, y0 + gh)
     # Sub-pixel stroke jitter on top of the weight variant (cheap: a lookup table on the mask).
     tone = rng.random()
     if tone < 0.2:
@@ -510,7 +519,7 @@ def _compose_plate(label: str, style: str, height: int, rng: np.random.Generator
             radius = max(1, round(rng.uniform(3.0, 5.5) * scale))
             colour = (metal, metal, metal * float(rng.uniform(0.85, 1.05)))
             cv2.circle(plate, centre, radius, colour, -1, cv2.LINE_AA)
-    return plate
+    return plate, ink, boxes
 
 
 def _background(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
@@ -640,12 +649,30 @@ def _gamma_lut(gamma_x50: int) -> np.ndarray:
     return np.clip(np.rint(lut), 0, 255).astype(np.uint8)
 
 
+# A sample whose glyphs are cut off or washed out no longer shows its label, so it would teach (and
+# score) noise. Degradations are redrawn until every glyph is at least this visible and this distinct.
+MIN_GLYPH_INSIDE = 0.9  # share of each glyph's box inside the crop
+MIN_GLYPH_CONTRAST = 25.0  # ink-vs-paint grey-level difference inside each glyph's box
+_LEGIBILITY_TRIES = 8
+
+
 def render_plate(label: str, style: str, rng: np.random.Generator) -> np.ndarray:
-    """Render one degraded plate crop of label in style; returns RGB uint8 about 24x94 to 48x188."""
+    """Render one degraded plate crop of label in style; returns RGB uint8 about 24x94 to 48x188.
+
+    Degradations are redrawn (up to a few times, deterministically) until every glyph passes
+    MIN_GLYPH_INSIDE and MIN_GLYPH_CONTRAST; if none passes, the most legible draw is returned.
+    """
+    return render_plate_with_legibility(label, style, rng)[0]
+
+
+def render_plate_with_legibility(
+    label: str, style: str, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Like render_plate, and also return each glyph's inside share and contrast (glyph_legibility)."""
     _check_label(label, style)
     out_w, out_h = _output_size(rng)
     work_w, work_h = out_w * 2, out_h * 2
-    plate = _compose_plate(label, style, _composition_height(work_h), rng)
+    plate, ink, boxes = _compose_plate(label, style, _composition_height(work_h), rng)
     ph, pw = plate.shape[:2]
 
     margin_y, margin_x = round(ph * 0.45), round(pw * 0.14)
@@ -657,12 +684,41 @@ def render_plate(label: str, style: str, rng: np.random.Generator) -> np.ndarray
         canvas[margin_y - t : margin_y + ph + t, margin_x - t : margin_x + pw + t] = shade
     canvas[margin_y : margin_y + ph, margin_x : margin_x + pw] = plate
     canvas = np.clip(canvas, 0, 255).astype(np.uint8)
-    src = np.array(
-        [[margin_x, margin_y], [margin_x + pw, margin_y], [margin_x + pw, margin_y + ph], [margin_x, margin_y + ph]],
-        np.float32,
-    )
-    matrix = cv2.getPerspectiveTransform(src, _plate_quad(work_w, work_h, rng))
-    work = cv2.warpPerspective(canvas, matrix, (work_w, work_h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    ink_canvas = np.zeros(canvas.shape[:2], np.uint8)
+    ink_canvas[margin_y : margin_y + ph, margin_x : margin_x + pw] = ink
+    offset = np.float32([margin_x, margin_y])
+    src = np.array([[0, 0], [pw, 0], [pw, ph], [0, ph]], np.float32) + offset
+    glyph_corners = np.stack([boxes[:, [0, 1]], boxes[:, [2, 1]], boxes[:, [2, 3]], boxes[:, [0, 3]]], axis=1)
+    glyph_corners = (glyph_corners + offset).reshape(-1, 1, 2)
+
+    best: tuple[float, tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
+    for _ in range(_LEGIBILITY_TRIES):
+        matrix = cv2.getPerspectiveTransform(src, _plate_quad(work_w, work_h, rng))
+        out = _degrade(canvas, matrix, (work_w, work_h), (out_w, out_h), rng)
+        glyph_quads = cv2.perspectiveTransform(glyph_corners, matrix).reshape(-1, 4, 2)
+        glyph_quads *= np.float32([out_w / work_w, out_h / work_h])
+        ink_out = cv2.resize(
+            cv2.warpPerspective(ink_canvas, matrix, (work_w, work_h), flags=cv2.INTER_LINEAR),
+            (out_w, out_h),
+            interpolation=cv2.INTER_AREA,
+        )
+        inside, contrast = glyph_legibility(out, ink_out, glyph_quads)
+        if inside.min() >= MIN_GLYPH_INSIDE and contrast.min() >= MIN_GLYPH_CONTRAST:
+            return out, inside, contrast
+        margin = min(inside.min() / MIN_GLYPH_INSIDE, contrast.min() / MIN_GLYPH_CONTRAST)
+        if best is None or margin > best[0]:
+            best = (margin, (out, inside, contrast))
+    assert best is not None
+    return best[1]
+
+
+def _degrade(
+    canvas: np.ndarray, matrix: np.ndarray, work_size: tuple[int, int], out_size: tuple[int, int],
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Warp the plate into a crop box, then light, blur, compress, resize, sharpen and add noise."""
+    out_w, out_h = out_size
+    work = cv2.warpPerspective(canvas, matrix, work_size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     work = _photometric(work, rng)
 
     blur = rng.random()
@@ -681,14 +737,44 @@ def render_plate(label: str, style: str, rng: np.random.Generator) -> np.ndarray
         amount = float(rng.uniform(0.3, 1.5))
         soft = cv2.GaussianBlur(out, (0, 0), float(rng.uniform(0.8, 1.5)))
         out = cv2.addWeighted(out, 1.0 + amount, soft, -amount, 0)
-    noise_sigma = float(rng.uniform(0, 9))
+    noise_sigma = float(rng.uniform(0, 6))
     if noise_sigma > 1:
         # Mostly luminance noise with a weaker per-channel part, like a small camera sensor.
         noise = rng.normal(0, noise_sigma, size=(out_h, out_w, 1)).astype(np.float32)
         noise = noise + rng.normal(0, noise_sigma * 0.4, size=(out_h, out_w, 3)).astype(np.float32)
         out = np.clip(out.astype(np.float32) + noise, 0, 255).astype(np.uint8)
-    out = _jpeg(out, int(rng.integers(20, 91)))
+    # The crop itself is saved as a high-quality JPEG: the real-plates crops' quantisation tables
+    # (luma DC 2, mean 5) are those of quality 90-95.
+    out = _jpeg(out, int(rng.integers(75, 97)))
     return np.ascontiguousarray(out)
+
+
+def glyph_legibility(image: np.ndarray, ink: np.ndarray, quads: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Measure how readable each glyph of a rendered crop is.
+
+    image is the RGB crop, ink the glyph mask warped to the crop (uint8), quads the (n, 4, 2) glyph
+    boxes in crop pixels. Returns, per glyph, the share of its box inside the crop and the grey-level
+    difference between its ink and the paint around it (both 0 when the box is off the crop).
+    """
+    h, w = image.shape[:2]
+    frame = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    alpha = ink.astype(np.float32) * np.float32(1.0 / 255.0)
+    inside = np.zeros(len(quads), np.float32)
+    contrast = np.zeros(len(quads), np.float32)
+    for i, quad in enumerate(np.asarray(quads, np.float32)):
+        area = abs(cv2.contourArea(quad))
+        overlap, _ = cv2.intersectConvexConvex(quad, frame)
+        inside[i] = overlap / area if area > 0 else 0.0
+        x0, y0 = np.floor(quad.min(axis=0)).astype(int)
+        x1, y1 = np.ceil(quad.max(axis=0)).astype(int)
+        a = alpha[max(y0, 0) : min(y1, h), max(x0, 0) : min(x1, w)]
+        g = grey[max(y0, 0) : min(y1, h), max(x0, 0) : min(x1, w)]
+        ink_weight, paint_weight = float(a.sum()), float(a.size - a.sum())
+        if ink_weight < 1 or paint_weight < 1:
+            continue
+        contrast[i] = abs(float((g * a).sum()) / ink_weight - float((g * (1 - a)).sum()) / paint_weight)
+    return inside, contrast
 
 
 def _choose_style(styles: Sequence[str], rng: np.random.Generator) -> str:
