@@ -154,9 +154,11 @@ def _click_a_matrix_cell(page, timeout_ms: int) -> None:
     x, y, pred, true = page.evaluate("""() => {
         const gd = document.querySelector('[data-testid="stMain"] .js-plotly-plot');
         const layout = gd._fullLayout, cells = gd._fullData[1], box = gd.getBoundingClientRect();
-        const i = cells.x.length - 1;  // a click on the digit-row cell 4 → A did not select it (open question)
-        return [box.left + layout._size.l + layout.xaxis.d2p(cells.x[i]),
-                box.top + layout._size.t + layout.yaxis.d2p(cells.y[i]), cells.x[i], cells.y[i]];
+        const i = Math.min(1, cells.x.length - 1);
+        // calcdata holds category indices; d2p("4") would read a digit label as the index 4.
+        const point = gd.calcdata[1][i];
+        return [box.left + layout._size.l + layout.xaxis.c2p(point.x),
+                box.top + layout._size.t + layout.yaxis.c2p(point.y), cells.x[i], cells.y[i]];
     }""")
     page.mouse.move(x, y)
     page.mouse.click(x, y)
