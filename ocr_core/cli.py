@@ -64,11 +64,20 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         if not args.data or not args.out:
             raise InputError("train needs --data SRC and --out RUN_DIR (or --resume RUN_DIR)")
+        extra_data = list(args.extra_data or [])
+        if args.synth_mix:
+            if args.synth_mix < 0:
+                raise InputError(f"--synth-mix needs a plate count of 1 or more, got {args.synth_mix}")
+            from ocr_core.workspace import ensure_synthetic_mix
+
+            bar, progress = _tqdm_progress("synth-mix", "plate")
+            with bar:
+                extra_data.append(str(ensure_synthetic_mix(args.synth_mix, progress=progress)))
         opts = TrainOptions(
             data=args.data, out=args.out, val=args.val, val_split=args.val_split, arch=args.arch,
             epochs=args.epochs or 10, batch_size=args.batch_size, lr=args.lr, augment=args.augment or "default",
             init=args.init, device=args.device, seed=args.seed, workers=args.workers, strict=args.strict,
-            vocab=args.vocab, extra_data=list(args.extra_data or []),
+            vocab=args.vocab, extra_data=extra_data,
         )
         result = train(opts)
     state = "stopped" if result.get("stopped") else "finished"
@@ -148,6 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Train a CTC model; writes best.pt, last.pt and history.jsonl to --out.")
     p.add_argument("--data", help="training source: folder, .json or .csv manifest")
     p.add_argument("--extra-data", action="append", help="another training source to mix in (repeatable)")
+    p.add_argument("--synth-mix", type=int, default=0, metavar="N",
+                   help="mix in N synthetic ccpd + ccpd-green plates with uniform provinces (generated once "
+                        "into the workspace), so a fine-tune on one province's plates keeps the others")
     group = p.add_mutually_exclusive_group()
     group.add_argument("--val", help="validation source")
     group.add_argument("--val-split", type=float, default=0.1,

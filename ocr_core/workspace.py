@@ -19,6 +19,7 @@ EMBEDDED_TESTSET = "synth-test"
 EMBEDDED_COUNT = 1000
 EMBEDDED_SEED = 20261121  # not a seed used for the demo checkpoint's training data
 EMBEDDED_STYLES = ("ccpd", "ccpd-green")
+SYNTH_MIX_SEED = 20261123  # the fine-tune mix (train --synth-mix); not a demo training or test seed
 
 
 def workspace_dir() -> Path:
@@ -73,18 +74,24 @@ def synthetic_sets() -> list[Path]:
     return sorted(p.parent for p in datasets_dir().glob("*/.complete"))
 
 
-def ensure_embedded_testset(progress: Callable[[int, int], None] | None = None) -> Path:
-    """The embedded synthetic test set's folder, generating it on first use.
+def ensure_synthetic_set(
+    name: str,
+    count: int,
+    seed: int,
+    styles: tuple[str, ...] = EMBEDDED_STYLES,
+    progress: Callable[[int, int], None] | None = None,
+) -> Path:
+    """The workspace's synthetic set ``name`` (``count`` plates of ``styles`` from ``seed``), generated once.
 
-    Generation goes to a temp folder that is renamed into place, so an interrupted first launch never
-    leaves a half-written set that later launches would trust.
+    Generation goes to a temp folder that is renamed into place, so an interrupted run never leaves a
+    half-written set that later runs would trust.
     """
-    target = datasets_dir() / EMBEDDED_TESTSET
+    target = datasets_dir() / name
     if (target / ".complete").exists():
         return target
-    tmp = Path(tempfile.mkdtemp(prefix=f".{EMBEDDED_TESTSET}.", dir=datasets_dir()))
-    synth.generate(tmp, EMBEDDED_COUNT, EMBEDDED_SEED, styles=EMBEDDED_STYLES, progress=progress)
-    (tmp / ".complete").write_text(f"seed={EMBEDDED_SEED} count={EMBEDDED_COUNT}\n", encoding="utf-8")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=datasets_dir()))
+    synth.generate(tmp, count, seed, styles=styles, progress=progress)
+    (tmp / ".complete").write_text(f"seed={seed} count={count}\n", encoding="utf-8")
     if target.exists():
         shutil.rmtree(target, ignore_errors=True)
     try:
@@ -92,3 +99,19 @@ def ensure_embedded_testset(progress: Callable[[int, int], None] | None = None) 
     except OSError:  # another session generated it at the same moment: use theirs
         shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def ensure_embedded_testset(progress: Callable[[int, int], None] | None = None) -> Path:
+    """The embedded synthetic test set's folder, generating it on first use."""
+    return ensure_synthetic_set(EMBEDDED_TESTSET, EMBEDDED_COUNT, EMBEDDED_SEED, progress=progress)
+
+
+def ensure_synthetic_mix(count: int, progress: Callable[[int, int], None] | None = None) -> Path:
+    """``count`` synthetic ccpd + ccpd-green plates with uniform provinces, to mix into a fine-tune.
+
+    A real set is usually dominated by one province (284 of the 297 real crops are 皖); the mix keeps
+    the other province glyphs in every epoch, so the fine-tune does not learn that prior.
+    """
+    if count <= 0:
+        raise ValueError(f"the synthetic mix needs a positive plate count, got {count}")
+    return ensure_synthetic_set(f"synth-mix-{count}", count, SYNTH_MIX_SEED, progress=progress)

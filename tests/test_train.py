@@ -292,3 +292,51 @@ def test_embedded_testset_is_generated_once_into_place(tmp_path, monkeypatch):
     assert calls[0][1:3] == (workspace.EMBEDDED_COUNT, workspace.EMBEDDED_SEED)
     assert (first / ".complete").is_file() and (first / "000000-A1.png").is_file()
     assert [p.name for p in workspace.datasets_dir().iterdir()] == [workspace.EMBEDDED_TESTSET]
+
+
+def test_synthetic_mix_is_generated_once_with_its_own_seed(tmp_path, monkeypatch):
+    from ocr_core import workspace
+
+    monkeypatch.setenv("PLATELENS_WORKSPACE", str(tmp_path / "ws"))
+    calls = []
+
+    def fake_generate(out, count, seed, styles, progress=None):
+        calls.append((count, seed, tuple(styles)))
+        Path(out).mkdir(parents=True, exist_ok=True)
+        return []
+
+    monkeypatch.setattr(workspace.synth, "generate", fake_generate)
+    first = workspace.ensure_synthetic_mix(40)
+    assert workspace.ensure_synthetic_mix(40) == first == workspace.datasets_dir() / "synth-mix-40"
+    assert calls == [(40, workspace.SYNTH_MIX_SEED, ("ccpd", "ccpd-green"))]
+    assert workspace.SYNTH_MIX_SEED != workspace.EMBEDDED_SEED
+    with pytest.raises(ValueError, match="positive plate count"):
+        workspace.ensure_synthetic_mix(0)
+
+
+def test_train_cli_mixes_the_synthetic_set_into_the_training_data(tmp_path, monkeypatch, make_images, capsys):
+    from ocr_core import cli, workspace
+
+    mix = tmp_path / "mix"
+    make_images(mix, ["CAB12"] * 4, naming="id")
+    requested = []
+
+    def fake_mix(count, progress=None):
+        requested.append(count)
+        return mix
+
+    seen = {}
+
+    def fake_train(opts, resume=None):
+        seen["extra_data"] = opts.extra_data
+        return {"best_accuracy": 1.0}
+
+    monkeypatch.setattr(workspace, "ensure_synthetic_mix", fake_mix)
+    monkeypatch.setattr("ocr_core.train.train", fake_train)
+    argv = ["train", "--data", str(tmp_path), "--out", str(tmp_path / "run"), "--extra-data", "other"]
+    assert cli.main([*argv, "--synth-mix", "25"]) == 0
+    assert requested == [25] and seen["extra_data"] == ["other", str(mix)]
+    assert cli.main(argv) == 0
+    assert requested == [25] and seen["extra_data"] == ["other"]
+    assert cli.main([*argv, "--synth-mix", "-3"]) == cli.EXIT_INPUT_ERROR
+    assert "--synth-mix needs a plate count" in capsys.readouterr().err
