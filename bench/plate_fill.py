@@ -22,6 +22,7 @@ import numpy as np
 
 from ocr_core.data import synth
 from ocr_core.data.image_io import read_rgb
+from ocr_core.data.sources import list_source
 
 REAL_PLATES = Path(__file__).resolve().parents[2] / "shared" / "data" / "real-plates"
 PERCENTILES = (1, 5, 10, 25, 50)
@@ -38,9 +39,8 @@ def plate_fill(rgb: np.ndarray) -> float:
 
 
 def fills(folder: Path) -> np.ndarray:
-    """Plate fill of every image in a folder."""
-    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
-    return np.array([plate_fill(read_rgb(p)) for p in paths])
+    """Plate fill of every sample of a dataset folder."""
+    return np.array([plate_fill(read_rgb(s.path)) for s in list_source(folder).samples])
 
 
 def main() -> int:

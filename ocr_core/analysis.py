@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 import pandas as pd
@@ -169,6 +170,17 @@ def accuracy_by(frame: pd.DataFrame, column: str, bins: int = 0) -> pd.DataFrame
     )
     grouped.index.name = column
     return grouped.reset_index().sort_values("n", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def cer_histogram(cer: pd.Series, bins: int = 20) -> pd.DataFrame:
+    """Sample counts per per-sample-CER bin over [0, max(1, largest CER)].
+
+    Returns one row per bin: its centre (``cer``), ``samples`` and its range as text (``range``).
+    """
+    top = max(1.0, float(cer.max()) if len(cer) else 1.0)
+    counts, edges = np.histogram(cer.to_numpy(dtype=float), bins=bins, range=(0.0, top))
+    return pd.DataFrame({"cer": (edges[:-1] + edges[1:]) / 2, "samples": counts,
+                         "range": [f"{a:.2f}–{b:.2f}" for a, b in pairwise(edges)]})
 
 
 def rank_worst(frame: pd.DataFrame) -> pd.DataFrame:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from ocr_core.analysis import accuracy_by, error_type_counts, position_accuracy
+from ocr_core.analysis import accuracy_by, cer_histogram, error_type_counts, position_accuracy
 from ocr_core.score import summarize
 
 import loaders
@@ -54,14 +53,6 @@ def accuracy_bar(table: pd.DataFrame, column: str, title: str, sort_by_key: bool
                  range_y=[0, 1.02], text_auto=".2f")
     fig.update_xaxes(type="category", title=None)
     st.plotly_chart(widgets.style_figure(fig, 300, title))
-
-
-def cer_histogram(cer: pd.Series, bins: int = 20) -> pd.DataFrame:
-    """Sample counts per CER bin (bin centre, count and the bin's range as text)."""
-    top = max(1.0, float(cer.max()) if len(cer) else 1.0)
-    counts, edges = np.histogram(cer.to_numpy(dtype=float), bins=bins, range=(0.0, top))
-    return pd.DataFrame({"cer": (edges[:-1] + edges[1:]) / 2, "samples": counts,
-                         "range": [f"{a:.2f}–{b:.2f}" for a, b in zip(edges[:-1], edges[1:])]})
 
 
 def slices_ui(scored: loaders.Scored) -> None:

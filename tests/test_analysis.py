@@ -232,3 +232,13 @@ def test_rank_worst_cer_then_confidence(frame):
 def test_glyph_group():
     assert [analysis.glyph_group(c) for c in ["皖", "A", "7", EPSILON, "ж"]] == [
         "province", "letter", "digit", "epsilon", "other"]
+
+
+def test_cer_histogram_counts_every_sample_once():
+    cer = pd.Series([0.0, 0.0, 0.1, 0.5, 1.0, 1.6])
+    table = analysis.cer_histogram(cer, bins=4)
+    assert table["samples"].sum() == len(cer)
+    assert table["range"].iloc[-1] == "1.20–1.60"  # stretched to the largest CER when it exceeds 1
+    assert table["samples"].tolist() == [3, 1, 1, 1]
+    assert analysis.cer_histogram(pd.Series([0.0, 0.25]), bins=4)["range"].iloc[-1] == "0.75–1.00"
+    assert analysis.cer_histogram(pd.Series([], dtype=float), bins=5)["samples"].sum() == 0
