@@ -14,6 +14,8 @@ import os
 import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,7 @@ STATUS_FILE = "status.json"
 OPTIONS_FILE = "options.json"
 LOG_FILE = "train.log"
 RUN_STATES = ("running", "finished", "stopped", "failed")
+PROGRESS_INTERVAL_S = 2.0  # the Train page polls every 2 s; writing more often would only cost disk syncs
 
 
 def _now() -> str:
@@ -56,6 +59,51 @@ def write_status(run_dir: Path, state: str, pid: int | None = None, **extra: Any
         status["started"] = _now()
     status.update(extra)
     write_json_atomic(run_dir / STATUS_FILE, status)
+
+
+def write_progress(run_dir: Path, phase: str, done: int, total: int, epoch: int = 0, epochs: int = 0) -> None:
+    """Record how far a running run is within its current phase (``decode`` or ``train``) in its status file."""
+    status = read_json(run_dir / STATUS_FILE) or {"state": "running", "pid": os.getpid(), "started": _now()}
+    status["updated"] = _now()
+    status["progress"] = {"phase": phase, "done": int(done), "total": int(total), "epoch": int(epoch),
+                          "epochs": int(epochs)}
+    write_json_atomic(run_dir / STATUS_FILE, status)
+
+
+class ProgressWriter:
+    """Calls :func:`write_progress` at most once per ``interval_s``, and always when a phase completes."""
+
+    def __init__(self, run_dir: Path, interval_s: float = PROGRESS_INTERVAL_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.run_dir = run_dir
+        self.interval_s = interval_s
+        self.clock = clock
+        self._last = -float("inf")
+
+    def __call__(self, phase: str, done: int, total: int, epoch: int = 0, epochs: int = 0) -> None:
+        """Report ``done`` of ``total`` steps of ``phase``; dropped when the last write was too recent."""
+        now = self.clock()
+        if done < total and now - self._last < self.interval_s:
+            return
+        self._last = now
+        write_progress(self.run_dir, phase, done, total, epoch, epochs)
+
+
+def progress_line(run_dir: Path) -> tuple[float, str] | None:
+    """A running run's progress as a fraction and a sentence for a progress bar; None when there is none."""
+    status = read_json(run_dir / STATUS_FILE) or {}
+    progress = status.get("progress")
+    if status.get("state") != "running" or not isinstance(progress, dict):
+        return None
+    try:
+        done, total = int(progress["done"]), int(progress["total"])
+        phase, epoch, epochs = str(progress["phase"]), int(progress.get("epoch", 0)), int(progress.get("epochs", 0))
+    except (KeyError, TypeError, ValueError):
+        return None
+    fraction = min(max(done / total, 0.0), 1.0) if total > 0 else 0.0
+    if phase == "decode":
+        return fraction, f"Decoding images: {done:,} of {total:,}"
+    return fraction, f"Epoch {epoch} of {epochs}: batch {done:,} of {total:,}"
 
 
 def append_history(path: Path, row: dict[str, Any]) -> None:

@@ -34,7 +34,7 @@ from ocr_core.device import default_batch_size, pick_device, uses_amp
 from ocr_core.errors import InputError
 from ocr_core.models import DEFAULT_ARCH, arch_config, build_model
 from ocr_core.atomic import write_json_atomic
-from ocr_core.runs import HISTORY_FILE, OPTIONS_FILE, append_history, write_status
+from ocr_core.runs import HISTORY_FILE, OPTIONS_FILE, ProgressWriter, append_history, write_status
 from ocr_core.score import build_score_frame, run_batch, summarize
 from ocr_core.vocab import BLANK_ID, Vocab
 
@@ -161,13 +161,16 @@ def _set_seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _load_splits(opts: TrainOptions, input_size: tuple[int, int]) -> tuple[PlateDataset, PlateDataset | None]:
+def _load_splits(opts: TrainOptions, input_size: tuple[int, int],
+                 report: ProgressWriter | None = None) -> tuple[PlateDataset, PlateDataset | None]:
     bar = tqdm(total=0, desc="decode", unit="img", leave=False, dynamic_ncols=True, disable=None)
 
     def progress(done: int, total: int) -> None:
         bar.total = total
         bar.n = done
         bar.refresh()
+        if report is not None:
+            report("decode", done, total)
 
     try:
         data = load_dataset(opts.data, input_size, strict=opts.strict, progress=progress)
@@ -262,7 +265,8 @@ def _train(opts: TrainOptions, out: Path, stop: _StopFlag, state: dict[str, Any]
     arch = base["arch"] if base else opts.arch
     input_size: tuple[int, int] = tuple(base["input_size"]) if base else DEFAULT_INPUT_SIZE  # type: ignore[assignment]
     config = base["arch_config"] if base else arch_config(arch)
-    train_set, val_set = _load_splits(opts, input_size)
+    report = ProgressWriter(out)
+    train_set, val_set = _load_splits(opts, input_size, report)
 
     if resume_ckpt is not None:
         vocab = Vocab(resume_ckpt["vocab"])
@@ -329,7 +333,7 @@ def _train(opts: TrainOptions, out: Path, stop: _StopFlag, state: dict[str, Any]
         # disable=None: bars on terminals only, no progress-bar noise in train.log or captured stderr.
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{opts.epochs}", unit="batch", dynamic_ncols=True,
                    leave=False, disable=None)
-        for images, target, lengths in bar:
+        for step, (images, target, lengths) in enumerate(bar, 1):
             images = images.to(device, non_blocking=True)
             if uses_amp(device):
                 images = images.contiguous(memory_format=torch.channels_last)
@@ -349,6 +353,7 @@ def _train(opts: TrainOptions, out: Path, stop: _StopFlag, state: dict[str, Any]
             loss_sum += loss.item() * images.shape[0]
             seen += images.shape[0]
             bar.set_postfix(loss=f"{loss_sum / seen:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
+            report("train", step, steps_per_epoch, epoch + 1, opts.epochs)
             if stop.raised:
                 break
         bar.close()

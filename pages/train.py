@@ -24,7 +24,7 @@ from ocr_core.device import pick_device
 from ocr_core.errors import InputError
 from ocr_core.models import ARCHITECTURES, DEFAULT_ARCH
 from ocr_core.roots import OUTSIDE_ROOTS, confine, confine_listing
-from ocr_core.runs import launch_training, list_runs, read_history, run_state, stop_run
+from ocr_core.runs import launch_training, list_runs, progress_line, read_history, run_state, stop_run
 
 import augment_spec
 import loaders
@@ -225,6 +225,9 @@ def monitor_ui() -> None:
             if head[1].button("Stop", icon=":material/stop_circle:", key="train_stop"):
                 stop_run(run_dir)
                 st.toast(f"Asked {run_dir.name} to stop; it saves last.pt first")
+            progress = progress_line(run_dir)
+            if progress is not None:
+                st.progress(*progress)
         if history.empty:
             st.caption("Waiting for the first epoch… (the run's log: "
                        f"`{run_dir / 'train.log'}`)" if state == "running" else "No epoch was recorded.")

@@ -6,6 +6,7 @@ what the error-analysis pages need to have something to show, and it does not de
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -16,10 +17,11 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from ocr_core import workspace
+from ocr_core.atomic import write_json_atomic
 from ocr_core.checkpoint import make_checkpoint, read_checkpoint, save_checkpoint
 from ocr_core.data import synth
 from ocr_core.models import arch_config, build_model
-from ocr_core.runs import read_history, run_state
+from ocr_core.runs import OPTIONS_FILE, read_history, run_state, write_progress, write_status
 from ocr_core.vocab import Vocab
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -214,6 +216,24 @@ def test_train_page_runs_a_tiny_training_to_the_end(app, env):
     assert at.get("plotly_chart"), "the run's curves"
     assert str(run_dir / "best.pt") in at.sidebar.selectbox(key="checkpoint").options or any(
         "tiny-run" in o for o in at.sidebar.selectbox(key="checkpoint").options)
+
+
+def test_train_page_shows_a_running_runs_progress_within_the_epoch(app, env):
+    run_dir = workspace.runs_dir() / "long-run"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(run_dir / OPTIONS_FILE, {"data": "somewhere", "epochs": 3, "arch": "small"})
+    write_status(run_dir, "running", pid=os.getpid())  # this test process stands in for the trainer
+    write_progress(run_dir, "train", 1200, 3125, epoch=2, epochs=3)
+    try:
+        at = open_page(app, "train")
+        at.selectbox(key="train_run").set_value(str(run_dir)).run()
+        assert_clean(at)
+        bars = at.get("progress")
+        assert len(bars) == 1
+        assert bars[0].proto.text == "Epoch 2 of 3: batch 1,200 of 3,125"
+        assert bars[0].proto.value == 38  # percent, rounded down
+    finally:
+        write_status(run_dir, "stopped")
 
 
 def test_compare_shows_deltas_between_two_checkpoints(app, env):

@@ -21,8 +21,10 @@ from ocr_core.models import arch_config, build_model
 from ocr_core.runs import (
     HISTORY_FILE,
     STATUS_FILE,
+    ProgressWriter,
     append_history,
     list_runs,
+    progress_line,
     read_history,
     read_json,
     run_state,
@@ -86,10 +88,14 @@ def test_training_lowers_the_loss_and_writes_the_run_folder(finished_run):
     assert all(r["samples_per_second"] > 0 and r["seconds"] >= 0 for r in rows)
 
     status = json.loads((out / STATUS_FILE).read_text(encoding="utf-8"))
-    assert status["state"] == "finished"
+    assert status["state"] == "finished" and "progress" not in status
     assert run_state(out) == "finished"
     # While the epochs ran, the status said running, with this process's id.
     assert [s["status"]["state"] for s in seen] == ["running"] * 3
+    # ...and how far the epoch had got: every epoch's last batch is always reported.
+    progress = [s["status"]["progress"] for s in seen]
+    assert [(p["phase"], p["epoch"], p["epochs"]) for p in progress] == [("train", e, 3) for e in (1, 2, 3)]
+    assert all(p["done"] == p["total"] > 0 for p in progress)
     assert {s["status"]["pid"] for s in seen} == {os.getpid()}
     assert [s["row"]["epoch"] for s in seen] == [1, 2, 3]
 
@@ -233,6 +239,29 @@ def test_run_state_running_with_dead_pid_is_failed(tmp_path):
     (tmp_path / STATUS_FILE).write_text("{not json", encoding="utf-8")
     assert run_state(tmp_path) == "failed"
     assert run_state(tmp_path / "none") == "failed"
+
+
+def test_progress_writer_throttles_and_progress_line_reads_it(tmp_path):
+    write_status(tmp_path, "running")
+    started = read_json(tmp_path / STATUS_FILE)["started"]
+    now = [0.0]
+    report = ProgressWriter(tmp_path, interval_s=2.0, clock=lambda: now[0])
+    report("decode", 64, 1000)
+    assert progress_line(tmp_path) == (0.064, "Decoding images: 64 of 1,000")
+    now[0] = 1.0
+    report("decode", 128, 1000)  # too soon after the last write: dropped
+    assert progress_line(tmp_path)[1] == "Decoding images: 64 of 1,000"
+    report("decode", 1000, 1000)  # a finished phase is always written
+    assert progress_line(tmp_path) == (1.0, "Decoding images: 1,000 of 1,000")
+    now[0] = 3.5
+    report("train", 1200, 3125, 2, 3)
+    assert progress_line(tmp_path) == (pytest.approx(1200 / 3125), "Epoch 2 of 3: batch 1,200 of 3,125")
+    status = read_json(tmp_path / STATUS_FILE)
+    assert status["state"] == "running" and status["started"] == started and status["pid"] == os.getpid()
+    # A run that has ended shows no progress bar, and the final status carries none.
+    write_status(tmp_path, "finished")
+    assert progress_line(tmp_path) is None and "progress" not in read_json(tmp_path / STATUS_FILE)
+    assert progress_line(tmp_path / "none") is None
 
 
 def test_train_command_round_trips_options(tmp_path):
