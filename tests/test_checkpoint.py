@@ -36,7 +36,7 @@ class _TouchOnUnpickle:
 
 def test_save_load_round_trip(tmp_path, tiny_checkpoint):
     raw = torch.load(tiny_checkpoint, map_location="cpu", weights_only=True)
-    loaded = load_model(tiny_checkpoint)
+    loaded = load_model(tiny_checkpoint, fuse=False)
     assert loaded.arch == "small"
     assert loaded.vocab == Vocab(raw["vocab"])
     assert loaded.input_size == (32, 128)
