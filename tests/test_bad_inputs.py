@@ -104,6 +104,8 @@ def _dataset_cases() -> dict[str, Callable[[Path, Path], Case]]:
     return {
         "zero-byte file": lambda r, c: _image_case(r, c, "000010-A11111.png", b"", "skip", 1),
         "truncated PNG": lambda r, c: _image_case(r, c, "000011-A22222.png", _png_bytes(PLATE)[:60], "skip", 1),
+        "PNG cut inside its header": lambda r, c: _image_case(r, c, "000019-A99999.png", _png_bytes(PLATE)[:20],
+                                                              "skip", 1),
         "non-image file": lambda r, c: _image_case(r, c, "notes.txt", b"hello", "skip", 1),
         "JPEG that is text": lambda r, c: _image_case(r, c, "000012-A33333.jpg", b"just text\n", "skip", 1),
         "gray PNG": lambda r, c: _image_case(r, c, "000013-A44444.png", PLATE[..., 0], "ok", n + 1),

@@ -204,6 +204,25 @@ def test_read_rgb_errors_name_the_file(tmp_path):
         read_rgb(tmp_path / "z.png")
 
 
+@pytest.mark.parametrize("suffix", [".png", ".jpg"])
+def test_huge_images_are_refused_from_the_header_before_decoding(tmp_path, monkeypatch, suffix):
+    import cv2
+
+    from ocr_core.data import image_io
+
+    ok, buf = cv2.imencode(suffix, np.zeros((8000, 8100), np.uint8))
+    assert ok
+    path = tmp_path / f"HUGE1{suffix}"
+    path.write_bytes(buf.tobytes())
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("the image was decoded before its size was checked")
+
+    monkeypatch.setattr(image_io.cv2, "imdecode", no_decoding)
+    with pytest.raises(InputError, match=rf"HUGE1\{suffix} is 8100x8000 pixels, over the"):
+        read_rgb(path)
+
+
 # ---- raw CCPD and real plates ---------------------------------------------------------------------------
 
 def _readme_decode(indices: list[int]) -> str:

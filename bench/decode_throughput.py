@@ -1,0 +1,93 @@
+"""Decoding throughput: files -> resized uint8 crops, by thread count and by how the image size is checked.
+
+    python bench/decode_throughput.py [--count 5000] [--threads 1,2,4] [--repeats 3] [--real ../shared/data/real-plates]
+
+Every file's size is checked against ``MAX_PIXELS`` before it is decoded. ``direct`` is what ``ocr_core``
+does: a PNG's size is read from its IHDR chunk, any other format's through Pillow. ``pillow`` reads every
+header through Pillow, as ``ocr_core`` did before; Pillow's parser holds the GIL, so it serialises the
+decoding threads. Timed on synthetic PNG crops and, when the folder exists, on the real JPEG crops (read
+several times over, as many files as the synthetic set).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import io
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from PIL import Image
+
+from ocr_core.data import image_io, synth
+from ocr_core.data.dataset import decode_listing
+from ocr_core.data.sources import SourceListing, list_source
+
+REAL_PLATES = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real-plates"
+
+
+def pillow_header_size(data: bytes) -> tuple[int, int] | None:
+    """The size of any image from Pillow's header parser (the previous check)."""
+    try:
+        with Image.open(io.BytesIO(data)) as header:
+            return header.size
+    except Exception:  # noqa: BLE001 - as in ocr_core: cv2 decides about what Pillow cannot read
+        return None
+
+
+def crops_per_second(listing: SourceListing, threads: int, header: Callable[[bytes], tuple[int, int] | None],
+                     repeats: int) -> float:
+    """Median crops/s of ``decode_listing`` with the given size check."""
+    original = image_io._header_size
+    image_io._header_size = header
+    try:
+        rates = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            decode_listing(listing, threads=threads)
+            rates.append(len(listing.samples) / (time.perf_counter() - start))
+    finally:
+        image_io._header_size = original
+    return statistics.median(rates)
+
+
+def main() -> None:
+    """Print crops/s for each set, size check and thread count."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--count", type=int, default=5000)
+    parser.add_argument("--threads", default="1,2,4", help="comma-separated thread counts (default: 1,2,4)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--real", default=str(REAL_PLATES), help="a folder of real crops (skipped when absent)")
+    args = parser.parse_args()
+    try:
+        thread_counts = [int(t) for t in args.threads.split(",")]
+    except ValueError:
+        parser.error(f"--threads must be comma-separated integers, not {args.threads!r}")
+    checks = {"direct": image_io._header_size, "pillow": pillow_header_size}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "crops"
+        synth.generate(folder, args.count, seed=777, styles=("ccpd", "ccpd-green"))
+        sets = {f"synthetic PNG ({args.count:,})": list_source(folder)}
+        if Path(args.real).is_dir():
+            real = list_source(args.real)
+            # The real set is small, so it is read several times over to time as many files as the synthetic one.
+            rounds = max(1, args.count // len(real.samples))
+            sets[f"real JPEG ({len(real.samples)}x{rounds})"] = dataclasses.replace(real, samples=real.samples * rounds)
+        else:
+            print(f"{args.real} not found: the real crops are skipped")
+        print(f"repeats={args.repeats} (median)")
+        print(f"{'set':<22} {'threads':>7} " + " ".join(f"{name + ' crops/s':>16}" for name in checks)
+              + f" {'direct/pillow':>14}")
+        for set_name, listing in sets.items():
+            decode_listing(listing)  # warm the page cache
+            for threads in thread_counts:
+                rates = [crops_per_second(listing, threads, check, args.repeats) for check in checks.values()]
+                print(f"{set_name:<22} {threads:>7} " + " ".join(f"{rate:>16.0f}" for rate in rates)
+                      + f" {rates[0] / rates[1]:>14.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
