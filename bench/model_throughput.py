@@ -1,10 +1,10 @@
 """Inference throughput of each architecture: forward passes on uint8 batches, median of several runs.
 
-    python bench/model_throughput.py [--threads 2] [--batch-sizes 32,64,256] [--repeats 5] [--device cpu]
+    python bench/model_throughput.py [--threads 2] [--batch-sizes 32,64,256] [--crops 1024] [--repeats 3] [--device cpu]
 
 Each architecture is timed as the scorer serves it (batch norms folded into the convolutions, crops fed as
 an NHWC view, channels_last on CUDA) and as stored in its checkpoint (not folded), at each batch size, on
-the same 2,048 random crops. The default CPU inference batch (``ocr_core.device.default_batch_size``) was
+the same random crops. The default CPU inference batch (``ocr_core.device.default_batch_size``) was
 chosen from this table.
 """
 
@@ -20,8 +20,6 @@ import torch
 from ocr_core.device import pick_device
 from ocr_core.models import ARCHITECTURES, build_model, fuse_conv_batchnorm
 from ocr_core.vocab import Vocab
-
-CROPS = 2048
 
 
 def images_per_second(model: torch.nn.Module, crops: torch.Tensor, batch_size: int, device: torch.device,
@@ -50,7 +48,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch-sizes", default="32,64,256", help="comma-separated (default: 32,64,256)")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--crops", type=int, default=1024, help="random crops per pass (default 1024)")
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     try:
@@ -60,8 +59,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     device = pick_device(args.device)
     torch.manual_seed(0)
-    crops = torch.randint(0, 256, (CROPS, 32, 128, 3), dtype=torch.uint8, device=device)
-    print(f"device={device} threads={args.threads} crops={CROPS} repeats={args.repeats}")
+    crops = torch.randint(0, 256, (args.crops, 32, 128, 3), dtype=torch.uint8, device=device)
+    print(f"device={device} threads={args.threads} crops={args.crops} repeats={args.repeats} (median)")
     print(f"{'arch':<12} {'params':>10} {'model':<8} {'batch':>6} {'img/s':>8}")
     for arch in ARCHITECTURES:
         stored = build_model(arch, Vocab.preset("plates").num_classes).to(device).eval()
