@@ -167,7 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--arch", default="small", help="architecture: small (default) or fcnn_bilstm")
     p.add_argument("--epochs", type=int, default=None, help="epochs (default 10; with --resume, the total)")
     p.add_argument("--batch-size", type=int, default=None, help="batch size (default 128 on CPU, 256 on CUDA)")
-    p.add_argument("--lr", type=float, default=3e-3, help="peak learning rate of the one-cycle schedule")
+    p.add_argument("--lr", type=float, default=None,
+                   help="peak learning rate of the one-cycle schedule (default 3e-3, or 2.5e-4 with --init)")
     p.add_argument("--augment", default=None,
                    help="augmentation: default (seed 000's pipeline), none, or an A.to_dict JSON file")
     p.add_argument("--init", help="checkpoint to fine-tune from (its vocabulary is extended as needed)")

@@ -25,6 +25,7 @@ from ocr_core.errors import InputError
 from ocr_core.models import ARCHITECTURES, DEFAULT_ARCH
 from ocr_core.roots import OUTSIDE_ROOTS, confine, confine_listing
 from ocr_core.runs import launch_training, list_runs, progress_line, read_history, run_state, stop_run
+from ocr_core.train import FINETUNE_LR, SCRATCH_LR
 
 import augment_spec
 import loaders
@@ -112,7 +113,11 @@ def form_ui() -> dict | None:
         cols = st.columns(3)
         epochs = cols[0].number_input("Epochs", 1, 1000, 10, key="train_epochs")
         batch_size = cols[1].number_input("Batch size", 8, 4096, 128, step=32, key="train_batch")
-        lr = cols[2].number_input("Learning rate", 1e-5, 1.0, 3e-3, format="%.4f", step=1e-4, key="train_lr")
+        fine_tune = init not in (NONE, None)
+        # One widget per mode, so choosing a checkpoint to fine-tune from brings up the lower default.
+        lr = cols[2].number_input("Learning rate", 1e-5, 1.0, FINETUNE_LR if fine_tune else SCRATCH_LR,
+                                  format="%.5f", step=1e-4, key="train_lr_finetune" if fine_tune else "train_lr",
+                                  help="peak of the one-cycle schedule; fine-tunes default to a lower one")
         augment = widgets.path_picker("Augmentation", augment_options(), "train_augment")
         with st.expander("Advanced"):
             cols = st.columns(3)

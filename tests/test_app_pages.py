@@ -23,6 +23,7 @@ from ocr_core.checkpoint import make_checkpoint, read_checkpoint, save_checkpoin
 from ocr_core.data import synth
 from ocr_core.models import arch_config, build_model
 from ocr_core.runs import OPTIONS_FILE, read_history, run_state, write_progress, write_status
+from ocr_core.train import FINETUNE_LR, SCRATCH_LR
 from ocr_core.vocab import Vocab
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -185,6 +186,15 @@ def test_augmentation_slider_changes_the_preview_and_pipeline_saves(app, env):
     assert_clean(at)
     assert at.slider(key="aug:Perspective:p").value == 1.0
     assert at.slider(key="aug:Perspective:scale").value == (0.2, 0.3)
+
+
+def test_train_page_lowers_the_learning_rate_default_for_a_fine_tune(app):
+    at = open_page(app, "train")
+    assert at.number_input(key="train_lr").value == SCRATCH_LR
+    checkpoint = at.sidebar.selectbox(key="checkpoint").value
+    at.selectbox(key="train_init").set_value(checkpoint).run()
+    assert_clean(at)
+    assert at.number_input(key="train_lr_finetune").value == FINETUNE_LR
 
 
 def test_train_page_runs_a_tiny_training_to_the_end(app, env):

@@ -31,7 +31,7 @@ from ocr_core.runs import (
     train_command,
     write_status,
 )
-from ocr_core.train import TrainOptions, train, transfer_weights
+from ocr_core.train import FINETUNE_LR, SCRATCH_LR, TrainOptions, train, transfer_weights
 from ocr_core.vocab import Vocab
 
 HISTORY_KEYS = {"epoch", "train_loss", "val_loss", "val_accuracy", "val_cer", "lr", "seconds",
@@ -136,6 +136,17 @@ def test_fine_tune_with_init_extends_the_vocabulary_and_keeps_old_rows(finished_
         assert tuned["state_dict"][key].shape[0] == n_old + 2
         assert torch.equal(tuned["state_dict"][key][:n_old], old["state_dict"][key])
     assert torch.equal(tuned["state_dict"]["rnn.weight_ih_l0"], old["state_dict"]["rnn.weight_ih_l0"])
+
+
+def test_a_fine_tune_defaults_to_a_lower_peak_learning_rate(finished_run, plate_folder, tmp_path):
+    scratch = finished_run[0]
+    assert json.loads((scratch / "options.json").read_text())["lr"] == SCRATCH_LR
+    out = tmp_path / "ft-default-lr"
+    # Same data, epochs and batch size as the scratch run, so both follow the same schedule, scaled by its peak.
+    train(_options(plate_folder, out, init=str(scratch / "best.pt")))
+    assert json.loads((out / "options.json").read_text())["lr"] == FINETUNE_LR
+    tuned, fresh = read_history(out)["lr"].to_numpy(), read_history(scratch)["lr"].to_numpy()
+    assert tuned == pytest.approx(fresh * (FINETUNE_LR / SCRATCH_LR), rel=1e-6)
 
 
 def test_resume_continues_the_epochs(plate_folder, finished_run, tmp_path):
