@@ -40,7 +40,7 @@ def time_launch(workspace: Path) -> tuple[float, float]:
     port = _free_port()
     env = {**os.environ, "PLATELENS_WORKSPACE": str(workspace)}
     start = time.perf_counter()
-    server = subprocess.Popen(  # noqa: S603
+    server = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app/main.py", "--server.headless", "true",
          "--server.port", str(port), "--server.address", "127.0.0.1", "--server.fileWatcherType", "none"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,

@@ -187,7 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="folder, .json or .csv manifest")
     p.add_argument("--out", help="write the score frame to this .parquet (or .csv) file")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
-    p.add_argument("--batch-size", type=int, default=None, help="inference batch size")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="inference batch size (default 64 on CPU, 1024 on CUDA)")
     p.add_argument("--strict", action="store_true", help="fail on unreadable dataset files instead of skipping")
     p.set_defaults(func=cmd_score)
 

@@ -41,11 +41,11 @@ def describe_device(device: torch.device) -> str:
 
 
 def default_batch_size(device: torch.device, inference: bool) -> int:
-    """A batch size that keeps the device busy: larger on GPUs, and larger for inference than training."""
+    """A batch size that keeps the device busy: larger on GPUs; for CPU inference, the size measured fastest."""
     if device.type == "cuda":
         return 1024 if inference else 256
     if device.type == "cpu" and inference:
-        # On 2 cores a batch of 64 runs the small CRNN 1.2-1.5x faster than 256 (bench/model_throughput.py),
+        # On 2 cores a batch of 64 runs the small CRNN 1.2-1.4x faster than 256 (bench/model_throughput.py),
         # likely because its activations stay in cache: after the first conv, 256 crops take 100 MB.
         return 64
     return 256 if inference else 128
