@@ -10,10 +10,10 @@ def fuse_conv_batchnorm(model: nn.Module) -> nn.Module:
     """Fold every eval-mode ``BatchNorm2d`` that follows a ``Conv2d`` in an ``nn.Sequential`` into the conv.
 
     The model is changed in place and returned. Its logits stay the same to about 1e-4, while a CPU
-    forward pass of the ``small`` CRNN gets about a quarter faster: batch norm was its second-largest
-    cost after the convolutions (``bench/score_throughput.py`` measures it). The state dict changes
-    shape (the norms become ``nn.Identity``), so only do this to a model that is served, never to one
-    that is trained or saved.
+    forward pass of the ``small`` CRNN gets 7-17% faster (batch 64 to 256; ``bench/model_throughput.py``
+    and the C0 row of ``bench/score_throughput.py``): at a batch of 256, batch norm was its second-largest
+    cost after the convolutions. The state dict changes shape (the norms become ``nn.Identity``), so only
+    do this to a model that is served, never to one that is trained or saved.
 
     Raises:
         ValueError: the model is in training mode, where batch norm uses batch statistics.
