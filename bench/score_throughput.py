@@ -31,12 +31,12 @@ import cv2
 import numpy as np
 import torch
 from albumentations.pytorch import ToTensorV2
-from decode_throughput import pillow_header_size  # bench/ is on sys.path when a bench script runs
+from decode_throughput import pillow_headers  # bench/ is on sys.path when a bench script runs
 from torchmetrics.text import CharErrorRate
 from tqdm import tqdm
 
 from ocr_core.checkpoint import load_model
-from ocr_core.data import image_io, synth
+from ocr_core.data import synth
 from ocr_core.data.dataset import load_dataset
 from ocr_core.data.sources import list_source
 from ocr_core.device import default_batch_size, pick_device
@@ -83,12 +83,8 @@ def platelens_way(loaded, folder: Path, device: torch.device, batch_size: int | 
 def previous_platelens_way(stored, folder: Path, device: torch.device) -> float:
     """Seconds for B as ocr_core ran it before this round of tuning: every image header read by Pillow,
     the model unfused, and a CPU batch of 256."""
-    original = image_io._header_size
-    image_io._header_size = pillow_header_size
-    try:
+    with pillow_headers():
         return sum(platelens_way(stored, folder, device, batch_size=256))
-    finally:
-        image_io._header_size = original
 
 
 def notebook_forward_only(loaded, images: np.ndarray, device: torch.device) -> float:

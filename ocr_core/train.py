@@ -310,7 +310,8 @@ def _train(opts: TrainOptions, out: Path, stop: _StopFlag, state: dict[str, Any]
         pin_memory=device.type == "cuda", generator=torch.Generator().manual_seed(opts.seed),
     )
     steps_per_epoch = max(1, len(loader))
-    lr = opts.lr if opts.lr is not None else default_lr(opts.init)  # train() has resolved it already
+    lr = opts.lr
+    assert lr is not None, "train() resolves the default learning rate before _train runs"
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     # One spare step: the final scheduler.step() would otherwise leave the logged LR past the schedule's end.
     total_steps = opts.epochs * steps_per_epoch + 1

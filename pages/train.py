@@ -141,7 +141,7 @@ def form_ui() -> dict | None:
         "data": data, "out": str(workspace.runs_dir() / name),
         "val": None if val == SPLIT else val, "val_split": 0.1 if val == SPLIT else None,
         "arch": arch, "epochs": int(epochs), "batch_size": int(batch_size), "lr": float(lr),
-        "augment": augment, "init": None if init in (NONE, None) else init, "device": device,
+        "augment": augment, "init": init if fine_tune else None, "device": device,
         "seed": int(seed), "workers": int(workers),
     }
 
