@@ -1,12 +1,16 @@
-"""Decoding throughput: files -> resized uint8 crops, by thread count and by how the image size is checked.
+"""Decoding throughput: files -> resized uint8 crops, by thread count, task size and header check.
 
     python bench/decode_throughput.py [--count 5000] [--threads 1,2,4] [--repeats 3] [--real ../shared/data/real-plates]
 
-Every file's size is checked against ``MAX_PIXELS`` before it is decoded. ``direct`` is what ``ocr_core``
-does: a PNG's size is read from its IHDR chunk, any other format's through Pillow. ``pillow`` reads every
-header through Pillow, as ``ocr_core`` did before; Pillow's parser holds the GIL, so it serialises the
-decoding threads. Timed on synthetic PNG crops and, when the folder exists, on the real JPEG crops (read
-several times over, as many files as the synthetic set).
+Three ways of running ``decode_listing`` on the same files, interleaved in each round:
+``chunks``: what ``ocr_core`` does: each thread task decodes a run of ``DECODE_CHUNK`` crops, and a PNG's size
+  is read from its IHDR chunk (every file's size is checked against ``MAX_PIXELS`` before it is decoded).
+``per-image``: one thread task per crop, as ``ocr_core`` did before; a task's hand-over (future, queue, GIL
+  switch) costs about as much as decoding a small crop.
+``pillow``: chunks, but every header read by Pillow's parser, which holds the GIL, as ``ocr_core`` did
+  before the IHDR read.
+Timed on synthetic PNG crops and, when the folder exists, on the real JPEG crops (read several times over,
+as many files as the synthetic set).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from pathlib import Path
 from PIL import Image
 
 from ocr_core.data import image_io, synth
-from ocr_core.data.dataset import decode_listing
+from ocr_core.data.dataset import DECODE_CHUNK, decode_listing
 from ocr_core.data.sources import SourceListing, list_source
 
 REAL_PLATES = Path(__file__).resolve().parents[2] / "shared" / "data" / "real-plates"
@@ -50,19 +54,23 @@ def pillow_headers() -> Iterator[None]:
         image_io._header_size = original
 
 
-def crops_per_second(listing: SourceListing, threads: int, pillow: bool, repeats: int) -> float:
-    """Median crops/s of ``decode_listing``, with every header read by Pillow when ``pillow`` is set."""
-    rates = []
+WAYS: dict[str, tuple[int, bool]] = {  # name: (chunk_size, Pillow headers)
+    "chunks": (DECODE_CHUNK, False),
+    "per-image": (1, False),
+    "pillow": (DECODE_CHUNK, True),
+}
+
+
+def decode_seconds(listing: SourceListing, threads: int, chunk_size: int, pillow: bool) -> float:
+    """Seconds of one ``decode_listing`` run, with every header read by Pillow when ``pillow`` is set."""
     with pillow_headers() if pillow else contextlib.nullcontext():
-        for _ in range(repeats):
-            start = time.perf_counter()
-            decode_listing(listing, threads=threads)
-            rates.append(len(listing.samples) / (time.perf_counter() - start))
-    return statistics.median(rates)
+        start = time.perf_counter()
+        decode_listing(listing, threads=threads, chunk_size=chunk_size)
+        return time.perf_counter() - start
 
 
 def main() -> None:
-    """Print crops/s for each set, size check and thread count."""
+    """Print crops/s for each set, thread count and way."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=5000)
     parser.add_argument("--threads", default="1,2,4", help="comma-separated thread counts (default: 1,2,4)")
@@ -73,7 +81,6 @@ def main() -> None:
         thread_counts = [int(t) for t in args.threads.split(",")]
     except ValueError:
         parser.error(f"--threads must be comma-separated integers, not {args.threads!r}")
-    checks = {"direct": False, "pillow": True}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "crops"
         synth.generate(folder, args.count, seed=777, styles=("ccpd", "ccpd-green"))
@@ -85,16 +92,20 @@ def main() -> None:
             sets[f"real JPEG ({len(real.samples)}x{rounds})"] = dataclasses.replace(real, samples=real.samples * rounds)
         else:
             print(f"{args.real} not found: the real crops are skipped")
-        print(f"repeats={args.repeats} (median)")
-        print(f"{'set':<22} {'threads':>7} " + " ".join(f"{name + ' crops/s':>16}" for name in checks)
-              + f" {'direct/pillow':>14}")
+        print(f"repeats={args.repeats} (median crops/s; rounds interleave the ways)")
+        print(f"{'set':<22} {'threads':>7} " + " ".join(f"{name:>10}" for name in WAYS)
+              + f" {'chunks/per-image':>17} {'chunks/pillow':>14}")
         for set_name, listing in sets.items():
             decode_listing(listing)  # warm the page cache
             for threads in thread_counts:
-                rates = [crops_per_second(listing, threads, pillow, args.repeats) for pillow in checks.values()]
-                print(f"{set_name:<22} {threads:>7} " + " ".join(f"{rate:>16.0f}" for rate in rates)
-                      + f" {rates[0] / rates[1]:>14.2f}", flush=True)
-
+                seconds: dict[str, list[float]] = {name: [] for name in WAYS}
+                for _ in range(args.repeats):
+                    for name, (chunk_size, pillow) in WAYS.items():
+                        seconds[name].append(decode_seconds(listing, threads, chunk_size, pillow))
+                rate = {name: len(listing.samples) / statistics.median(s) for name, s in seconds.items()}
+                print(f"{set_name:<22} {threads:>7} " + " ".join(f"{rate[name]:>10.0f}" for name in WAYS)
+                      + f" {rate['chunks'] / rate['per-image']:>17.2f} {rate['chunks'] / rate['pillow']:>14.2f}",
+                      flush=True)
 
 if __name__ == "__main__":
     main()

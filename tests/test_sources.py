@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ocr_core.data.dataset import load_dataset
+from ocr_core.data.dataset import decode_listing, load_dataset
 from ocr_core.data.image_io import read_rgb, to_rgb_uint8
 from ocr_core.data.sources import Sample, list_source, sample_from_filename, split_by_hash
 from ocr_core.errors import InputError
@@ -194,6 +194,23 @@ def test_undecodable_files_are_skipped_or_fatal_with_strict(tmp_path, make_image
     assert "skipped 2 file(s)" in caplog.text and "EMPTY1.png" in caplog.text and "TEXT2.jpg" in caplog.text
     with pytest.raises(InputError, match="EMPTY1.png|TEXT2.jpg"):
         load_dataset(tmp_path, strict=True)
+
+
+@pytest.mark.parametrize("chunk_size", [1, 3, 64])
+def test_chunked_decoding_keeps_order_progress_and_skips(tmp_path, make_images, chunk_size):
+    labels = [f"P{i:02d}" for i in range(10)]
+    make_images(tmp_path, labels, naming="id")
+    broken = tmp_path / "000004-P04.png"
+    broken.write_bytes(b"not a png at all")
+    listing = list_source(tmp_path)
+    calls: list[tuple[int, int]] = []
+    dataset = decode_listing(listing, threads=2, chunk_size=chunk_size, progress=lambda d, n: calls.append((d, n)))
+    assert dataset.labels == [label for label in labels if label != "P04"]
+    assert [Path(p).name for p, _ in dataset.skipped] == [broken.name]
+    # Every crop sits in its own row: each test image differs, so a row decoded into the wrong slot shows.
+    expected = np.stack([read_rgb(s.path) for s in listing.samples if s.path != str(broken)])
+    assert np.array_equal(dataset.images, expected)
+    assert calls == [(min(done, 10), 10) for done in range(chunk_size, 10 + chunk_size, chunk_size)]
 
 
 def test_read_rgb_errors_name_the_file(tmp_path):
