@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import random
 from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from ocr_core.data.dataset import decode_listing, load_dataset
-from ocr_core.data.image_io import read_rgb, to_rgb_uint8
+from ocr_core.data.image_io import jpeg_frame_size, read_rgb, to_rgb_uint8
 from ocr_core.data.sources import Sample, list_source, sample_from_filename, split_by_hash
 from ocr_core.errors import InputError
 
@@ -238,6 +240,52 @@ def test_huge_images_are_refused_from_the_header_before_decoding(tmp_path, monke
     monkeypatch.setattr(image_io.cv2, "imdecode", no_decoding)
     with pytest.raises(InputError, match=rf"HUGE1\{suffix} is 8100x8000 pixels, over the"):
         read_rgb(path)
+
+
+def _jpeg(image: Image.Image, **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", **options)
+    return buffer.getvalue()
+
+
+def test_jpeg_frame_size_matches_pillow_past_other_segments():
+    rgb = Image.fromarray(np.random.default_rng(0).integers(0, 255, (37, 141, 3), dtype=np.uint8))
+    exif = Image.Exif()
+    exif[0x010F] = "PlateLens test camera"
+    thumbnail = _jpeg(rgb.resize((16, 8)))
+    baseline = _jpeg(rgb, quality=80)
+    # An APP1 segment that holds a whole JPEG of another size (as EXIF thumbnails do) must be skipped.
+    app1 = b"\xff\xe1" + (len(thumbnail) + 2).to_bytes(2, "big") + thumbnail
+    images = {
+        "baseline": baseline,
+        "progressive": _jpeg(rgb, progressive=True),
+        "gray": _jpeg(rgb.convert("L")),
+        "exif": _jpeg(rgb, exif=exif.tobytes()),
+        "thumbnail segment": baseline[:2] + app1 + baseline[2:],
+        "fill bytes": baseline[:2] + b"\xff\xff" + baseline[2:],
+    }
+    for name, data in images.items():
+        with Image.open(io.BytesIO(data)) as header:
+            assert header.size == (141, 37), name
+        assert jpeg_frame_size(data) == (141, 37), name
+
+
+def test_jpeg_frame_size_never_raises_on_cut_or_garbled_headers():
+    data = _jpeg(Image.new("RGB", (94, 24), (30, 60, 200)))
+    assert jpeg_frame_size(data) == (94, 24)
+    rng = np.random.default_rng(1)
+    cut = [data[:n] for n in range(len(data))]
+    garbled = [data[:2] + rng.integers(0, 256, 64, dtype=np.uint8).tobytes() for _ in range(300)]
+    sizes = [jpeg_frame_size(d) for d in cut + garbled]
+    assert all(size is None or len(size) == 2 for size in sizes)
+    assert jpeg_frame_size(cut[20]) is None  # cut before the frame header
+
+
+def test_real_jpeg_sizes_read_from_the_frame_header(shared_data):
+    for path in sorted((shared_data / "real-plates").glob("*.jpg")) + sorted(
+            (shared_data / "ccpd-raw-sample").glob("*.jpg")):
+        with Image.open(path) as header:
+            assert jpeg_frame_size(path.read_bytes()) == header.size, path.name
 
 
 # ---- raw CCPD and real plates ---------------------------------------------------------------------------

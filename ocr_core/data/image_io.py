@@ -14,6 +14,12 @@ from PIL import Image
 from ocr_core.errors import InputError
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_JPEG_SOI = b"\xff\xd8"
+# Start-of-frame markers (baseline, progressive, lossless ...) carry the size; C4 (DHT), C8 (JPG) and
+# CC (DAC) sit in the same range but are tables.
+_JPEG_FRAME_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+# Markers without a length field: TEM and the restart markers.
+_JPEG_STANDALONE_MARKERS = frozenset({0x01, *range(0xD0, 0xD8)})
 
 # Refuse to decode images whose pixel count could exhaust memory; larger plates are not plausible crops.
 MAX_PIXELS = 64_000_000
@@ -64,12 +70,16 @@ def read_rgb(path: str | Path) -> np.ndarray:
 
 def _header_size(data: bytes) -> tuple[int, int] | None:
     # The size is read from the header, so a huge image is refused before anything is decoded.
-    # A PNG must start with its IHDR chunk, so its size sits at a fixed offset. Reading it directly
-    # instead of through Pillow's header parser, which holds the GIL, decodes a PNG folder in two
-    # threads about 1.4x faster (bench/decode_throughput.py).
+    # PNG and JPEG sizes are read directly instead of through Pillow's header parser, which holds the
+    # GIL for about as long as OpenCV takes to decode a whole small crop, and so serialised the decoding
+    # threads (bench/decode_throughput.py). A PNG must start with its IHDR chunk, at a fixed offset.
     if len(data) >= 24 and data[:8] == _PNG_SIGNATURE and data[12:16] == b"IHDR":
         width, height = struct.unpack(">II", data[16:24])
         return int(width), int(height)
+    if data[:2] == _JPEG_SOI:
+        size = jpeg_frame_size(data)
+        if size is not None:
+            return size
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -77,6 +87,30 @@ def _header_size(data: bytes) -> tuple[int, int] | None:
                 return header.size
     except Exception:  # noqa: BLE001 - not every format cv2 reads is one Pillow knows; cv2 decides then
         return None
+
+
+def jpeg_frame_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a JPEG's start-of-frame segment, or None where the markers do not lead to one."""
+    i = 2
+    while i + 9 <= len(data):
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte before a marker
+            i += 1
+            continue
+        if marker in _JPEG_STANDALONE_MARKERS:
+            i += 2
+            continue
+        if marker in _JPEG_FRAME_MARKERS:
+            height, width = struct.unpack(">HH", data[i + 5:i + 9])
+            # A height of 0 means it is defined later (DNL marker); let Pillow and OpenCV decide then.
+            return (int(width), int(height)) if width and height else None
+        if marker in (0xD9, 0xDA):  # end of image or start of scan before any frame header
+            return None
+        (length,) = struct.unpack(">H", data[i + 2:i + 4])
+        i += 2 + length
+    return None
 
 
 def _refuse_huge(path: Path, size: tuple[int, int] | None) -> None:
