@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import random
 from pathlib import Path
 
@@ -66,6 +67,37 @@ def test_folder_skips_non_images_and_lists_them(tmp_path, make_images):
     listing = list_source(tmp_path)
     assert _labels_of(listing) == ["AB123"]
     assert [Path(p).name for p, _ in listing.skipped] == ["notes.txt"]
+
+
+def test_nested_folders_in_path_order_without_hidden_or_linked_folders(tmp_path, make_images, monkeypatch):
+    root = tmp_path / "set"
+    make_images(root / "b", ["B2", "B1"], naming="label")
+    make_images(root / "a-z", ["AZ1"], naming="label")
+    make_images(root / "a" / "deep", ["D1"], naming="label")
+    make_images(root, ["TOP1"], naming="label")
+    make_images(root / ".cache", ["HIDDEN1"], naming="label")
+    make_images(tmp_path / "elsewhere", ["LINKED1"], naming="label")
+    (root / "linked").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    (root / "file-link.png").symlink_to(root / "b" / "B1.png")
+    (root / "dangling.png").symlink_to(tmp_path / "gone.png")
+    listing = list_source(root)
+    # The order Path objects sort in (part by part: "a/deep" before "a-z"), as rglob listings were sorted.
+    expected = sorted(p for p in root.rglob("*") if p.is_file() and ".cache" not in p.parts)
+    assert [s.path for s in listing.samples] == [str(p) for p in expected]
+    assert [s.label for s in listing.samples] == ["TOP1", "D1", "AZ1", "B1", "B2", "file-link"]
+    assert listing.skipped == []
+
+    real_scandir = os.scandir
+
+    def scandir(path):
+        if Path(path).name == "b":
+            raise PermissionError(13, "Permission denied")
+        return real_scandir(path)
+
+    monkeypatch.setattr("ocr_core.data.sources.os.scandir", scandir)
+    listing = list_source(root)
+    assert "B1" not in [s.label for s in listing.samples]
+    assert listing.skipped == [(str(root / "b"), "folder cannot be read (Permission denied)")]
 
 
 def test_missing_path_and_empty_folder_raise_input_error(tmp_path):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,12 +70,36 @@ def sample_from_filename(path: Path) -> Sample:
     return Sample(str(path), stem, "folder")
 
 
+def _files_below(folder: Path, skipped: list[tuple[str, str]]) -> list[Path]:
+    """Every file below ``folder`` in path order, hidden ones and those in hidden folders left out.
+
+    Folder links are not followed. A subfolder that cannot be read is added to ``skipped``.
+    """
+    # os.scandir reports each entry's type from the directory listing itself, so unlike Path.rglob plus
+    # is_file it needs no stat call per file, and sorting name tuples skips Path comparisons.
+    found: list[tuple[str, ...]] = []
+    pending: list[tuple[str, tuple[str, ...]]] = [(str(folder), ())]
+    while pending:
+        directory, parts = pending.pop()
+        try:
+            with os.scandir(directory) as entries:
+                for entry in entries:
+                    if entry.name.startswith("."):
+                        continue  # hidden files and folders: caches, temp files of an interrupted write
+                    if entry.is_dir(follow_symlinks=False):
+                        pending.append((entry.path, (*parts, entry.name)))
+                    elif entry.is_file():
+                        found.append((*parts, entry.name))
+        except OSError as exc:
+            skipped.append((directory, f"folder cannot be read ({exc.strerror or exc})"))
+    found.sort()
+    return [folder.joinpath(*parts) for parts in found]
+
+
 def _list_folder(folder: Path) -> SourceListing:
     samples: list[Sample] = []
     skipped: list[tuple[str, str]] = []
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        if any(part.startswith(".") for part in path.relative_to(folder).parts):
-            continue  # hidden files and folders: caches, temp files of an interrupted write
+    for path in _files_below(folder, skipped):
         if path.suffix.lower() not in IMAGE_SUFFIXES:
             skipped.append((str(path), "not an image file name"))
             continue
