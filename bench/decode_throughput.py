@@ -107,5 +107,6 @@ def main() -> None:
                       + f" {rate['chunks'] / rate['per-image']:>17.2f} {rate['chunks'] / rate['pillow']:>14.2f}",
                       flush=True)
 
+
 if __name__ == "__main__":
     main()
