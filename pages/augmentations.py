@@ -28,6 +28,7 @@ import widgets
 
 SETTINGS_KEY = "aug_settings"
 MESSAGE_KEY = "aug_message"
+MAX_SAMPLES = 8  # samples the lab augments at once
 
 
 def apply_settings(settings: dict, message: str | None = None) -> None:
@@ -95,19 +96,22 @@ def samples_ui(scored: loaders.Scored) -> list[int]:
     source = st.segmented_control("Samples", ["worst", "chosen"], key="aug_source", default="worst",
                                   required=True,
                                   format_func={"worst": "Worst predictions", "chosen": "Choose samples"}.get)
-    ranked = rank_worst(scored.frame)
+    # Ranking sorts the whole frame (about 20 ms at 100,000 rows), so it runs once per frame, not per slider move.
+    worst = loaders.memo(scored.key, f"worst {MAX_SAMPLES}",
+                         lambda: rank_worst(scored.frame)["sample"].head(MAX_SAMPLES).astype(int).tolist())
     if source == "chosen":
         labels = dict(zip(scored.frame["sample"], scored.frame["label"]))
-        chosen = st.multiselect("Samples", list(labels), default=ranked["sample"].head(2).tolist(),
-                                key="aug_chosen", format_func=lambda i: f"#{i} {labels[i]}", max_selections=8)
+        chosen = st.multiselect("Samples", list(labels), default=worst[:2], key="aug_chosen",
+                                format_func=lambda i: f"#{i} {labels[i]}", max_selections=MAX_SAMPLES)
         return [int(i) for i in chosen]
-    count = st.slider("How many of the worst", 1, 8, 3, key="aug_worst_count")
-    return ranked["sample"].head(count).astype(int).tolist()
+    count = st.slider("How many of the worst", 1, MAX_SAMPLES, 3, key="aug_worst_count")
+    return worst[:count]
 
 
 def draw_grid_ui(scored: loaders.Scored, pipeline, samples: list[int], draws: int, seed: int) -> None:
     """Each sample, then ``draws`` augmented versions with the parameters drawn and the model's reading."""
-    frame = scored.frame.set_index("sample", drop=False)
+    frame = scored.frame
+    frame = frame.loc[frame["sample"].isin(samples), ["sample", "label", "pred"]].set_index("sample")
     replay = as_replay(pipeline, seed=seed)
     images, records = [], []
     for sample in samples:

@@ -6,18 +6,22 @@ what the error-analysis pages need to have something to show, and it does not de
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import time
 from pathlib import Path
 from types import SimpleNamespace
 
+import pandas as pd
 import pytest
 import streamlit as st
 import torch
 from streamlit.testing.v1 import AppTest
 
 from ocr_core import workspace
+from ocr_core.analysis import rank_worst
 from ocr_core.atomic import write_json_atomic
 from ocr_core.checkpoint import make_checkpoint, read_checkpoint, save_checkpoint
 from ocr_core.data import synth
@@ -72,6 +76,15 @@ def assert_clean(at: AppTest) -> None:
 
 def image_urls(at: AppTest) -> list[str]:
     return [img.url for element in at.get("image") for img in element.proto.imgs]
+
+
+def embedded_score_frame(env) -> pd.DataFrame:
+    """The cached score frame of the stand-in checkpoint on the embedded test set."""
+    for sidecar in (env.workspace / "scores").glob("*.json"):
+        meta = json.loads(sidecar.read_text(encoding="utf-8"))
+        if meta["checkpoint"] == str(env.checkpoint) and workspace.EMBEDDED_TESTSET in meta["dataset"]:
+            return pd.read_parquet(sidecar.with_suffix(".parquet"))
+    raise AssertionError("no cached score frame of the embedded test set")
 
 
 def open_page(at: AppTest, page: str) -> AppTest:
@@ -186,6 +199,18 @@ def test_augmentation_slider_changes_the_preview_and_pipeline_saves(app, env):
     assert_clean(at)
     assert at.slider(key="aug:Perspective:p").value == 1.0
     assert at.slider(key="aug:Perspective:scale").value == (0.2, 0.3)
+
+
+def test_augmentation_lab_augments_the_worst_samples_in_rank_order(app, env):
+    at = open_page(app, "augmentations")
+    at.slider(key="aug_worst_count").set_value(5).run()
+    assert_clean(at)
+    shown = [int(n) for m in at.markdown for n in re.findall(r"original #(\d+)", m.value)]
+    assert shown == rank_worst(embedded_score_frame(env))["sample"].head(5).tolist()
+
+    at.segmented_control(key="aug_source").set_value("chosen").run()
+    assert_clean(at)
+    assert at.multiselect(key="aug_chosen").value == shown[:2]
 
 
 def test_train_page_lowers_the_learning_rate_default_for_a_fine_tune(app):
