@@ -96,7 +96,7 @@ def samples_ui(scored: loaders.Scored) -> list[int]:
     source = st.segmented_control("Samples", ["worst", "chosen"], key="aug_source", default="worst",
                                   required=True,
                                   format_func={"worst": "Worst predictions", "chosen": "Choose samples"}.get)
-    # Ranking sorts the whole frame (about 20 ms at 100,000 rows), so it runs once per frame, not per slider move.
+    # Ranking sorts the whole frame, so it runs once per frame, not on every slider move.
     worst = loaders.memo(scored.key, f"worst {MAX_SAMPLES}",
                          lambda: rank_worst(scored.frame)["sample"].head(MAX_SAMPLES).astype(int).tolist())
     if source == "chosen":

@@ -123,10 +123,12 @@ def main() -> None:
     st.title("Confusions")
     scored = loaders.scored_or_stop()
     hide_diagonal, group, confused_only = options_ui()
-    pairs = top_confusions(scored.edits)
+    # Both count over every label and edit of the frame, so they are computed once per frame, not per click.
+    pairs = loaders.memo(scored.key, "top confusions", lambda: top_confusions(scored.edits))
     pairs = pairs[[in_group(t, group) and in_group(p, group) for t, p in zip(pairs["true"], pairs["pred"])]]
     pairs = pairs.reset_index(drop=True)
-    table = matrix(confusion_table(scored.frame, scored.edits), group, confused_only)
+    counts = loaders.memo(scored.key, "confusion table", lambda: confusion_table(scored.frame, scored.edits))
+    table = matrix(counts, group, confused_only)
     if pairs.empty:
         widgets.empty_state(f"No errors in this slice: no {GROUPS[group].lower()} confused on this dataset.")
         return
