@@ -94,6 +94,12 @@ def _png_bytes(image: np.ndarray) -> bytes:
     return buf.tobytes()
 
 
+def _jpeg_bytes(image: np.ndarray) -> bytes:
+    ok, buf = cv2.imencode(".jpg", image)
+    assert ok
+    return buf.tobytes()
+
+
 RNG = np.random.default_rng(0)
 PLATE = RNG.integers(0, 256, (24, 94, 3), dtype=np.uint8)
 FIRST = f"000000-{GOOD[0]}.png"
@@ -106,6 +112,8 @@ def _dataset_cases() -> dict[str, Callable[[Path, Path], Case]]:
         "truncated PNG": lambda r, c: _image_case(r, c, "000011-A22222.png", _png_bytes(PLATE)[:60], "skip", 1),
         "PNG cut inside its header": lambda r, c: _image_case(r, c, "000019-A99999.png", _png_bytes(PLATE)[:20],
                                                               "skip", 1),
+        "JPEG cut inside its header": lambda r, c: _image_case(r, c, "000020-A99998.jpg", _jpeg_bytes(PLATE)[:40],
+                                                               "skip", 1),
         "non-image file": lambda r, c: _image_case(r, c, "notes.txt", b"hello", "skip", 1),
         "JPEG that is text": lambda r, c: _image_case(r, c, "000012-A33333.jpg", b"just text\n", "skip", 1),
         "gray PNG": lambda r, c: _image_case(r, c, "000013-A44444.png", PLATE[..., 0], "ok", n + 1),
