@@ -98,6 +98,8 @@ def test_nested_folders_in_path_order_without_hidden_or_linked_folders(tmp_path,
     listing = list_source(root)
     assert "B1" not in [s.label for s in listing.samples]
     assert listing.skipped == [(str(root / "b"), "folder cannot be read (Permission denied)")]
+    with pytest.raises(InputError, match=r"dataset folder .*/b cannot be read \(Permission denied\); check"):
+        list_source(root / "b")
 
 
 def test_missing_path_and_empty_folder_raise_input_error(tmp_path):

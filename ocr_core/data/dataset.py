@@ -26,8 +26,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_INPUT_SIZE = (32, 128)  # (height, width)
 # Handing a task to a pool thread and its result back (future, queue, GIL switches) costs about as much as
-# decoding a small crop (0.1 ms), so threads take runs of crops: 1.3-1.7x faster than a task per crop
-# (bench/decode_throughput.py).
+# decoding a small crop (0.1 ms), so threads take runs of crops: 1.35-1.64x faster than a task per crop on
+# synthetic PNG crops, 1.29-3.11x on real JPEG crops (bench/decode_throughput.py).
 DECODE_CHUNK = 64
 ProgressFn = Callable[[int, int], None]
 
@@ -129,8 +129,8 @@ def decode_listing(
 
     step = max(1, chunk_size)
     done = 0
-    # More threads than cores decode small crops slower, not faster: 4 threads on 2 cores lose 10-30%
-    # against 2 (bench/decode_throughput.py).
+    # More threads than cores decode small crops slower, not faster: 4 threads on 2 cores lose 3% (PNG)
+    # to 31% (JPEG) against 2 (bench/decode_throughput.py).
     workers = max(1, threads or min(8, os.cpu_count() or 1))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for count in pool.map(decode, [range(start, min(start + step, n)) for start in range(0, n, step)]):

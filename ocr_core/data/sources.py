@@ -74,6 +74,9 @@ def _files_below(folder: Path, skipped: list[tuple[str, str]]) -> list[Path]:
     """Every file below ``folder`` in path order, hidden ones and those in hidden folders left out.
 
     Folder links are not followed. A subfolder that cannot be read is added to ``skipped``.
+
+    Raises:
+        InputError: ``folder`` itself cannot be read.
     """
     # os.scandir reports each entry's type from the directory listing itself, so unlike Path.rglob plus
     # is_file it needs no stat call per file, and sorting name tuples skips Path comparisons.
@@ -91,7 +94,10 @@ def _files_below(folder: Path, skipped: list[tuple[str, str]]) -> list[Path]:
                     elif entry.is_file():
                         found.append((*parts, entry.name))
         except OSError as exc:
-            skipped.append((directory, f"folder cannot be read ({exc.strerror or exc})"))
+            why = exc.strerror or str(exc)
+            if not parts:
+                raise InputError(f"dataset folder {folder} cannot be read ({why}); check its permissions") from None
+            skipped.append((directory, f"folder cannot be read ({why})"))
     found.sort()
     return [folder.joinpath(*parts) for parts in found]
 
