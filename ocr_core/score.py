@@ -5,11 +5,12 @@ Columns of the score frame:
     ``confidence``, ``loss``, ``oov``, ``label_len``, ``pred_len``, ``province`` (first label character),
     then the dataset's attributes (``source``, ``height``, ``width``, CCPD ``brightness``/``blur`` ...).
 
-``confidence`` is the probability of the greedy best path: the product over time steps of the
-maximum softmax probability. It is 1.0 only when every step is certain, and it drops on any step
-where two readings compete, which is what makes "confident but wrong" a good label-error signal.
-``loss`` is the per-sample CTC negative log-likelihood of the label (characters outside the
-vocabulary dropped); ``oov`` marks labels with such characters.
+``confidence`` and ``loss`` are defined by the model's head (``ocr_core.heads``) and mean the same for
+every head: the probability of the returned reading, and the negative log-likelihood of the label
+(characters outside the vocabulary dropped; NaN where the head cannot represent the label). A
+confidence of 1.0 means every step or position was certain; it drops wherever two readings compete,
+which is what makes "confident but wrong" a good label-error signal. ``oov`` marks labels with
+characters outside the model's vocabulary.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from rapidfuzz.distance import Levenshtein
 from torch import nn
 from torchmetrics.text import CharErrorRate
@@ -32,80 +32,44 @@ from ocr_core.atomic import atomic_path, write_json_atomic
 from ocr_core.checkpoint import LoadedModel
 from ocr_core.data.dataset import PlateDataset
 from ocr_core.device import default_batch_size, uses_amp
-from ocr_core.vocab import BLANK_ID, Vocab
+from ocr_core.heads import Head
+from ocr_core.preprocess import InputSpec, to_model_input
+from ocr_core.vocab import Vocab
 
 ProgressFn = Callable[[int, int], None]
-BLANK_GLYPH = "∅"
 
 
 @dataclass
 class BatchOutput:
-    """Greedy readings of a batch with their confidence and, when labels were given, CTC losses."""
+    """Readings of a batch with their confidence and, when labels were given, per-sample losses."""
 
     preds: list[str]
     confidence: np.ndarray
     loss: np.ndarray
 
 
-def _to_device(images: np.ndarray, device: torch.device) -> torch.Tensor:
-    batch = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
-    if device.type == "cuda":
-        batch = batch.pin_memory().to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-    else:
-        batch = batch.to(device)
-    return batch
-
-
-def greedy_decode(log_probs: torch.Tensor, vocab: Vocab) -> tuple[list[str], np.ndarray]:
-    """Best-path readings and their probabilities for log-probabilities (N, T, C)."""
-    best, ids = log_probs.max(dim=-1)
-    # float64: a product of 32 small probabilities underflows float32 and would tie unsure samples at 0.
-    confidence = best.double().sum(dim=1).exp().cpu().numpy()
-    ids_np = ids.cpu().numpy()
-    keep = ids_np != BLANK_ID
-    keep[:, 1:] &= ids_np[:, 1:] != ids_np[:, :-1]
-    preds = [vocab.decode(row[mask]) for row, mask in zip(ids_np, keep)]
-    return preds, confidence
-
-
-def ctc_losses(log_probs: torch.Tensor, labels: Sequence[str], vocab: Vocab) -> np.ndarray:
-    """Per-sample CTC negative log-likelihood of ``labels``; NaN where the label cannot be aligned."""
-    encoded = [vocab.encode(text) for text in labels]
-    targets = torch.tensor([i for ids in encoded for i in ids], dtype=torch.long)
-    target_lengths = torch.tensor([len(ids) for ids in encoded], dtype=torch.long)
-    n, t, _ = log_probs.shape
-    input_lengths = torch.full((n,), t, dtype=torch.long)
-    losses = F.ctc_loss(
-        log_probs.transpose(0, 1).float().cpu(), targets, input_lengths, target_lengths,
-        blank=BLANK_ID, reduction="none", zero_infinity=False,
-    )
-    out = losses.numpy().astype(np.float32)
-    out[~np.isfinite(out)] = np.nan
-    return out
-
-
 @torch.inference_mode()
-def run_batch(model: nn.Module, images: np.ndarray, vocab: Vocab, device: torch.device,
+def run_batch(model: nn.Module, head: Head, spec: InputSpec, images: np.ndarray, device: torch.device,
               labels: Sequence[str] | None = None) -> BatchOutput:
-    """Read one batch of uint8 crops (N, H, W, 3)."""
-    batch = _to_device(images, device)
+    """Read one batch of uint8 crops (N, H, W, 3) at the model's input size."""
+    batch = to_model_input(images, spec, device, channels_last=uses_amp(device))
     with torch.autocast(device.type, enabled=uses_amp(device)):
         logits = model(batch)
-    log_probs = logits.float().log_softmax(-1)
-    preds, confidence = greedy_decode(log_probs, vocab)
-    loss = ctc_losses(log_probs, labels, vocab) if labels is not None else np.full(len(preds), np.nan, np.float32)
+    log_probs = head.log_probs(logits)
+    preds, confidence = head.decode(log_probs)
+    loss = head.sample_losses(log_probs, labels) if labels is not None else np.full(len(preds), np.nan, np.float32)
     return BatchOutput(preds, confidence, loss)
 
 
 def predict_images(loaded: LoadedModel, images: np.ndarray, device: torch.device | None = None,
                    batch_size: int | None = None) -> tuple[list[str], np.ndarray]:
-    """Greedy readings and confidences for uint8 crops already at the model's input size."""
+    """Readings and confidences for uint8 crops already at the model's input size."""
     device = device or next(loaded.model.parameters()).device
     batch_size = batch_size or default_batch_size(device, inference=True)
     preds: list[str] = []
     confs: list[np.ndarray] = []
     for start in range(0, len(images), batch_size):
-        out = run_batch(loaded.model, images[start:start + batch_size], loaded.vocab, device)
+        out = run_batch(loaded.model, loaded.head, loaded.input, images[start:start + batch_size], device)
         preds += out.preds
         confs.append(out.confidence)
     return preds, (np.concatenate(confs) if confs else np.zeros(0, np.float64))
@@ -128,7 +92,8 @@ def score_dataset(
     loss = np.zeros(n, np.float32)
     for start in range(0, n, batch_size):
         stop = min(start + batch_size, n)
-        out = run_batch(loaded.model, dataset.images[start:stop], loaded.vocab, device, labels[start:stop])
+        out = run_batch(loaded.model, loaded.head, loaded.input, dataset.images[start:stop], device,
+                        labels[start:stop])
         preds += out.preds
         confidence[start:stop] = out.confidence
         loss[start:stop] = out.loss
@@ -195,44 +160,24 @@ def summarize(frame: pd.DataFrame) -> Summary:
 
 
 @torch.inference_mode()
-def timestep_probs(loaded: LoadedModel, image: np.ndarray) -> tuple[np.ndarray, list[str]]:
-    """Softmax probabilities (T, classes) for one uint8 crop at the input size, and the class glyphs."""
+def sample_probabilities(loaded: LoadedModel, image: np.ndarray) -> np.ndarray:
+    """One uint8 crop's output probabilities (steps or positions, classes); ``head.glyph_matrix`` names them."""
     device = next(loaded.model.parameters()).device
-    logits = loaded.model(_to_device(image[None], device))
-    probs = logits.float().softmax(-1)[0].cpu().numpy()
-    return probs, [BLANK_GLYPH, *loaded.vocab.chars]
+    logits = loaded.model(to_model_input(image[None], loaded.input, device))
+    return loaded.head.log_probs(logits).exp()[0].cpu().numpy()
 
 
-def top_classes(probs: np.ndarray, k: int = 3) -> list[int]:
-    """Class indices that appear in any time step's top ``k``, ordered by their peak probability."""
-    top = np.argsort(-probs, axis=1)[:, :k]
-    classes = np.unique(top)
-    return sorted(classes.tolist(), key=lambda c: -float(probs[:, c].max()))
+def telling_columns(probs: np.ndarray, glyphs: Sequence[str], must: str = "", threshold: float = 0.05) -> list[int]:
+    """Columns of a probability matrix worth drawing: any that passes ``threshold`` somewhere, and the
+    glyphs of ``must`` (the label and the reading), ordered by peak probability.
 
-
-def beam_readings(probs: np.ndarray, vocab: Vocab, beam_width: int = 8, n: int = 5) -> list[tuple[str, float]]:
-    """The ``n`` most probable readings by CTC prefix beam search over one sample's (T, classes) probabilities."""
-    # Each beam is a prefix of ids with (p ending in blank, p ending in its last id).
-    beams: dict[tuple[int, ...], tuple[float, float]] = {(): (1.0, 0.0)}
-    candidates = np.argsort(-probs, axis=1)[:, :beam_width]
-    for t in range(probs.shape[0]):
-        nxt: dict[tuple[int, ...], list[float]] = {}
-        for prefix, (p_blank, p_last) in beams.items():
-            total = p_blank + p_last
-            for c in candidates[t]:
-                p = float(probs[t, c])
-                if c == BLANK_ID:
-                    entry = nxt.setdefault(prefix, [0.0, 0.0])
-                    entry[0] += total * p
-                elif prefix and prefix[-1] == c:
-                    nxt.setdefault(prefix, [0.0, 0.0])[1] += p_last * p
-                    nxt.setdefault(prefix + (int(c),), [0.0, 0.0])[1] += p_blank * p
-                else:
-                    nxt.setdefault(prefix + (int(c),), [0.0, 0.0])[1] += total * p
-        ranked = sorted(nxt.items(), key=lambda kv: -(kv[1][0] + kv[1][1]))[:beam_width]
-        beams = {k: (v[0], v[1]) for k, v in ranked}
-    ranked_final = sorted(beams.items(), key=lambda kv: -(kv[1][0] + kv[1][1]))[:n]
-    return [(vocab.decode(prefix), p_b + p_l) for prefix, (p_b, p_l) in ranked_final]
+    Most of a CTC matrix is near zero (the blank and a handful of characters carry the mass), so drawing
+    every column hides the few that decide the reading.
+    """
+    wanted = set(np.flatnonzero(probs.max(axis=0) >= threshold).tolist())
+    index = {g: i for i, g in enumerate(glyphs)}
+    wanted |= {index[c] for c in must if c in index}
+    return sorted(wanted, key=lambda c: -float(probs[:, c].max()))
 
 
 # ---- on-disk cache of score frames -------------------------------------------------------------------

@@ -21,6 +21,7 @@ from ocr_core.checkpoint import (
 from ocr_core.errors import InputError
 from ocr_core.models import arch_config, build_model
 from ocr_core.models.fcnn_bilstm import FcnnBiLSTM, FcnnBiLSTMConfig
+from ocr_core.preprocess import to_model_input
 from ocr_core.vocab import Vocab
 
 
@@ -48,7 +49,7 @@ def test_save_load_round_trip(tmp_path, tiny_checkpoint):
         assert torch.equal(state[key], tensor), key
     # Same outputs as a model rebuilt by hand from the raw dict.
     torch.manual_seed(1)
-    images = torch.randint(0, 256, (2, 3, 32, 128), dtype=torch.uint8)
+    images = torch.rand(2, 3, 32, 128)
     manual = build_model("small", loaded.vocab.num_classes, raw["arch_config"])
     manual.load_state_dict(raw["state_dict"])
     manual.eval()
@@ -156,6 +157,37 @@ def test_vocabulary_that_does_not_fit_the_weights(tmp_path, tiny_checkpoint):
         load_model(path)
 
 
+def test_format_1_checkpoints_load_with_a_ctc_head_and_their_old_input_scaling(tmp_path, tiny_checkpoint):
+    # Format 1 scaled inside forward: 1/255 for small, 1/input_divisor for fcnn_bilstm.
+    data = torch.load(tiny_checkpoint, map_location="cpu", weights_only=True)
+    old = {k: v for k, v in data.items() if k not in ("head", "input")}
+    old["format_version"] = 1
+    path = tmp_path / "v1.pt"
+    save_checkpoint(old, path)
+    loaded = load_model(path)
+    assert loaded.head.kind == "ctc" and loaded.head.chars == data["vocab"]
+    assert loaded.input.scale == pytest.approx(1 / 255) and loaded.input.channels == 3
+    torch.manual_seed(0)
+    model = FcnnBiLSTM(FcnnBiLSTMConfig(sequence_length=16, lstm_hidden=16), 4).eval()
+    v1 = {"format_version": 1, "arch": "fcnn_bilstm", "vocab": "ABC", "input_size": [32, 128],
+          "arch_config": {"sequence_length": 16, "lstm_hidden": 16, "input_divisor": 256.0},
+          "state_dict": model.state_dict()}
+    save_checkpoint(v1, path)
+    loaded = load_model(path, fuse=False)
+    assert loaded.input.scale == pytest.approx(1 / 256)
+    crops = torch.randint(0, 256, (2, 32, 128, 3), dtype=torch.uint8)
+    with torch.no_grad():
+        assert torch.allclose(loaded.model(to_model_input(crops.numpy(), loaded.input)),
+                              model(crops.permute(0, 3, 1, 2).float() / 256), atol=1e-6)
+
+
+def test_the_shipped_demo_checkpoint_still_loads():
+    from ocr_core.workspace import DEMO_CHECKPOINT
+
+    loaded = load_model(DEMO_CHECKPOINT)
+    assert loaded.head.kind == "ctc" and loaded.input.size == (32, 128)
+
+
 def test_newer_format_version_is_refused(tmp_path, tiny_checkpoint):
     data = read_checkpoint(tiny_checkpoint)
     data["format_version"] = 99
@@ -206,10 +238,11 @@ def test_import_seed000(tmp_path):
     for i, char in enumerate(ALPHABET):
         assert loaded.vocab.encode(char.upper()) == [i + 1]
     torch.manual_seed(2)
-    images = torch.randint(0, 256, (2, 3, 32, 128), dtype=torch.uint8)
+    crops = torch.randint(0, 256, (2, 32, 128, 3), dtype=torch.uint8)
     with torch.no_grad():
-        expected = original(images)
-        got = loaded.model(images)
+        # The notebook fed pixels / 256; the imported checkpoint's input settings do the same.
+        expected = original(crops.permute(0, 3, 1, 2).float() / 256)
+        got = loaded.model(to_model_input(crops.numpy(), loaded.input))
     assert got.shape == (2, 20, len(ALPHABET) + 1)
     assert torch.allclose(got, expected, atol=1e-5)
 
@@ -246,7 +279,7 @@ def test_import_seed000_alphabet_that_does_not_fit_the_head(tmp_path):
 def test_frozen_model_refuses_train_mode_and_keeps_its_outputs(tiny_checkpoint):
     loaded = load_model(tiny_checkpoint)
     model = freeze_for_inference(loaded.model)
-    images = torch.randint(0, 256, (2, 3, 32, 128), dtype=torch.uint8)
+    images = torch.rand(2, 3, 32, 128)
     with torch.inference_mode():
         before = model(images)
     with pytest.raises(RuntimeError, match="stays in eval mode"):

@@ -31,7 +31,7 @@ def test_fusion_removes_every_batch_norm_and_keeps_the_logits(arch):
     model = _trained_looking(arch, 12)
     fused = fuse_conv_batchnorm(copy.deepcopy(model))
     assert not any(isinstance(m, nn.BatchNorm2d) for m in fused.modules())
-    images = torch.randint(0, 256, (4, 3, 32, 128), dtype=torch.uint8)
+    images = torch.rand(4, 3, 32, 128)
     with torch.inference_mode():
         expected, got = model(images), fused(images)
     assert got.shape == expected.shape
@@ -52,6 +52,6 @@ def test_load_model_serves_the_fused_model_and_can_keep_the_stored_one(tmp_path)
     served, stored = load_model(path), load_model(path, fuse=False)
     assert not any(isinstance(m, nn.BatchNorm2d) for m in served.model.modules())
     assert sum(isinstance(m, nn.BatchNorm2d) for m in stored.model.modules()) == 5
-    images = torch.randint(0, 256, (3, 3, 32, 128), dtype=torch.uint8)
+    images = torch.rand(3, 3, 32, 128)
     with torch.inference_mode():
         assert torch.allclose(served.model(images), stored.model(images), atol=1e-4, rtol=1e-4)

@@ -11,18 +11,16 @@ from torchmetrics.text import CharErrorRate
 from ocr_core.checkpoint import load_model
 from ocr_core.data.dataset import PlateDataset, load_dataset
 from ocr_core.data.sources import Sample
+from ocr_core.heads import BLANK_GLYPH
+from ocr_core.preprocess import to_model_input
 from ocr_core.score import (
-    BLANK_GLYPH,
-    beam_readings,
     build_score_frame,
-    ctc_losses,
-    greedy_decode,
     predict_images,
     read_cached_frame,
+    sample_probabilities,
     score_dataset,
     summarize,
-    timestep_probs,
-    top_classes,
+    telling_columns,
     write_frame_atomic,
 )
 from ocr_core.vocab import Vocab
@@ -103,64 +101,18 @@ def test_oov_column_uses_the_model_vocabulary():
 
 # ---- decoding -----------------------------------------------------------------------------------------
 
-def _peaked(path: list[int], classes: int, peak: float = 0.9) -> np.ndarray:
-    probs = np.full((len(path), classes), (1 - peak) / (classes - 1), np.float64)
-    probs[np.arange(len(path)), path] = peak
-    return probs
-
-
-def test_greedy_decode_collapses_best_path():
-    vocab = Vocab("ABC")
-    path = [1, 1, 0, 1, 2, 0, 0, 3, 3, 0]
-    probs = _peaked(path, vocab.num_classes)
-    preds, confidence = greedy_decode(torch.from_numpy(np.log(probs))[None], vocab)
-    assert preds == [vocab.ctc_collapse(path)] == ["AABC"]
-    assert confidence[0] == pytest.approx(0.9 ** len(path), rel=1e-5)
-
-
-def test_beam_first_reading_is_greedy_on_peaked_distribution():
-    vocab = Vocab("ABC")
-    path = [0, 1, 1, 0, 1, 2, 2, 0, 3, 0]
-    probs = _peaked(path, vocab.num_classes, peak=0.85)
-    greedy, conf = greedy_decode(torch.from_numpy(np.log(probs))[None], vocab)
-    readings = beam_readings(probs, vocab, beam_width=4, n=3)
-    assert readings[0][0] == greedy[0] == "AABC"
-    # A reading's probability sums over all its paths, so it is at least its best path's.
-    assert readings[0][1] >= conf[0] - 1e-9
-    assert len(readings) == 3
-    assert len({r for r, _ in readings}) == 3
-    assert [p for _, p in readings] == sorted((p for _, p in readings), reverse=True)
-
-
-def test_beam_sums_paths_where_greedy_cannot():
-    # The best path is blank, blank (0.55 each), but "A" collects more mass over its three paths.
-    vocab = Vocab("A")
-    probs = np.array([[0.55, 0.45], [0.55, 0.45]])
-    greedy, _ = greedy_decode(torch.from_numpy(np.log(probs))[None], vocab)
-    readings = dict(beam_readings(probs, vocab, beam_width=4, n=2))
-    assert greedy == [""]
-    # P("") = 0.55^2 = 0.3025; P("A") = 1 - 0.3025 = 0.6975.
-    assert readings["A"] == pytest.approx(1 - 0.55 ** 2)
-    assert readings[""] == pytest.approx(0.55 ** 2)
-
-
-def test_top_classes_orders_by_peak_probability():
-    probs = np.array([[0.7, 0.2, 0.1, 0.0], [0.1, 0.05, 0.05, 0.8]])
-    assert top_classes(probs, k=1) == [3, 0]
-    assert top_classes(probs, k=2) == [3, 0, 1]
-
-
-def test_ctc_losses_nan_when_label_cannot_fit():
-    vocab = Vocab("AB")
-    log_probs = torch.full((2, 3, 3), 1 / 3).log()
-    losses = ctc_losses(log_probs, ["A", "ABABAB"], vocab)
-    assert np.isfinite(losses[0]) and losses[0] > 0
-    assert np.isnan(losses[1])
+def test_telling_columns_keep_what_passes_the_threshold_and_the_label():
+    probs = np.array([[0.7, 0.2, 0.1, 0.0, 0.0], [0.1, 0.05, 0.0, 0.8, 0.05]])
+    glyphs = ["∅", "A", "B", "C", "D"]
+    assert telling_columns(probs, glyphs, threshold=0.15) == [3, 0, 1]
+    # A label character is drawn even where the model never considered it.
+    assert telling_columns(probs, glyphs, must="D", threshold=0.15) == [3, 0, 1, 4]
+    assert telling_columns(probs, glyphs, must="DX", threshold=0.5) == [3, 0, 4]
 
 
 # ---- with a model ---------------------------------------------------------------------------------------
 
-def test_score_dataset_and_timestep_probs(tmp_path, make_images, tiny_checkpoint):
+def test_score_dataset_and_sample_probabilities(tmp_path, make_images, tiny_checkpoint):
     loaded = load_model(tiny_checkpoint)
     labels = ["皖AY339S", "沪C8GK31", "ABC123", "豫A00001", "AAA111"]
     folder = tmp_path / "d"
@@ -182,11 +134,13 @@ def test_score_dataset_and_timestep_probs(tmp_path, make_images, tiny_checkpoint
     assert preds == frame["pred"].tolist()
     assert np.allclose(conf, frame["confidence"], rtol=1e-4)
 
-    probs, glyphs = timestep_probs(loaded, dataset.images[0])
+    probs = sample_probabilities(loaded, dataset.images[0])
     with torch.no_grad():
-        t = loaded.model(torch.from_numpy(dataset.images[:1]).permute(0, 3, 1, 2)).shape[1]
+        t = loaded.model(to_model_input(dataset.images[:1], loaded.input)).shape[1]
     assert probs.shape == (t, loaded.vocab.num_classes)
     assert np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    matrix, glyphs = loaded.head.glyph_matrix(probs)
+    assert matrix is probs
     assert glyphs[0] == BLANK_GLYPH and "".join(glyphs[1:]) == loaded.vocab.chars
     assert vocab_greedy(probs, loaded.vocab) == frame["pred"].iloc[0]
 

@@ -43,8 +43,8 @@ class SmallCRNN(nn.Module):
         self.head = nn.Linear(config.rnn_hidden * 2, num_classes)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """Logits (N, T, classes) for images (N, 3, H, W) with values in 0..255."""
-        x = self.cnn(images.float() / 255.0)
+        """Logits (N, T, classes) for preprocessed images (N, 3, H, W) (``ocr_core.preprocess``)."""
+        x = self.cnn(images)
         n, c, h, w = x.shape
         x = x.permute(0, 3, 1, 2).reshape(n, w, c * h)
         x, _ = self.rnn(self.dropout(x))

@@ -14,11 +14,10 @@ from torch import nn
 
 @dataclass(frozen=True)
 class FcnnBiLSTMConfig:
-    """Sequence length (FCNN output width), LSTM hidden size, and the notebook's input scaling."""
+    """Sequence length (FCNN output width) and LSTM hidden size (the notebook's pixels / 256 is the input spec)."""
 
     sequence_length: int = 16
     lstm_hidden: int = 256
-    input_divisor: float = 256.0  # the notebook divided uint8 pixels by 256
 
 
 class BiLSTM(nn.Module):
@@ -68,7 +67,6 @@ class FcnnBiLSTM(nn.Module):
         super().__init__()
         self.alphabet_length = num_classes
         self.sequence_length = config.sequence_length
-        self.input_divisor = config.input_divisor
         self.cnn = FCNN(config.sequence_length)
         self.rnn = nn.Sequential(
             BiLSTM(512, config.lstm_hidden, config.lstm_hidden),
@@ -76,6 +74,6 @@ class FcnnBiLSTM(nn.Module):
         )
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """Logits (N, sequence_length, classes) for images (N, 3, 32, 128) with values in 0..255."""
-        x = self.cnn(images.float() / self.input_divisor).permute(0, 2, 1)
+        """Logits (N, sequence_length, classes) for preprocessed images (N, 3, 32, 128)."""
+        x = self.cnn(images).permute(0, 2, 1)
         return self.rnn(x)
