@@ -26,9 +26,11 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 import numpy as np
+import regex
 import torch
 import torch.nn.functional as F
 
+from ocr_core.formats import follows, is_viable_prefix
 from ocr_core.vocab import Vocab
 
 BLANK_GLYPH = "∅"
@@ -62,6 +64,9 @@ class Head(Protocol):
 
     def decode(self, log_probs: torch.Tensor) -> tuple[list[str], np.ndarray]:
         """Readings and their confidences (float64) for a batch of log-probabilities."""
+
+    def decode_constrained(self, log_probs: torch.Tensor, pattern: regex.Pattern) -> tuple[list[str], np.ndarray]:
+        """Like ``decode``, but every reading follows ``pattern`` (``ocr_core.formats``) where one can."""
 
     def sample_losses(self, log_probs: torch.Tensor, labels: Sequence[str]) -> np.ndarray:
         """Per-sample negative log-likelihood of ``labels`` (float32; NaN where unrepresentable)."""
@@ -162,8 +167,22 @@ class CTCHead:
         table = self._id_to_char()
         return probs, [BLANK_GLYPH if i == self.blank else (c or RESERVED_GLYPH) for i, c in enumerate(table)]
 
-    def alternatives(self, probs: np.ndarray, n: int = 5, beam_width: int = 8) -> list[tuple[str, float]]:
-        """Prefix beam search: each beam is a prefix of ids with (p ending in blank, p ending in its last id)."""
+    def alternatives(self, probs: np.ndarray, n: int = 5, beam_width: int = 8,
+                     pattern: regex.Pattern | None = None) -> list[tuple[str, float]]:
+        """The ``n`` most probable readings by prefix beam search (following ``pattern`` when given).
+
+        Each beam is a prefix of ids with (p ending in blank, p ending in its last id); with a pattern, a
+        prefix whose text can no longer become a match is never extended, and only full matches are ranked.
+        """
+        table = self._id_to_char()
+        viable: dict[str, bool] = {"": True}
+
+        def ok(prefix: tuple[int, ...]) -> bool:
+            text = "".join(table[i] for i in prefix)
+            if text not in viable:
+                viable[text] = is_viable_prefix(pattern, text) if pattern is not None else True
+            return viable[text]
+
         beams: dict[tuple[int, ...], tuple[float, float]] = {(): (1.0, 0.0)}
         candidates = np.argsort(-probs, axis=1)[:, :beam_width]
         for t in range(probs.shape[0]):
@@ -176,14 +195,29 @@ class CTCHead:
                         nxt.setdefault(prefix, [0.0, 0.0])[0] += total * p
                     elif prefix and prefix[-1] == c:
                         nxt.setdefault(prefix, [0.0, 0.0])[1] += p_last * p
-                        nxt.setdefault(prefix + (int(c),), [0.0, 0.0])[1] += p_blank * p
-                    else:
+                        if ok(prefix + (int(c),)):
+                            nxt.setdefault(prefix + (int(c),), [0.0, 0.0])[1] += p_blank * p
+                    elif ok(prefix + (int(c),)):
                         nxt.setdefault(prefix + (int(c),), [0.0, 0.0])[1] += total * p
             ranked = sorted(nxt.items(), key=lambda kv: -(kv[1][0] + kv[1][1]))[:beam_width]
             beams = {k: (v[0], v[1]) for k, v in ranked}
-        table = self._id_to_char()
-        final = sorted(beams.items(), key=lambda kv: -(kv[1][0] + kv[1][1]))[:n]
-        return [("".join(table[i] for i in prefix), p_b + p_l) for prefix, (p_b, p_l) in final]
+        readings = [("".join(table[i] for i in prefix), p_b + p_l) for prefix, (p_b, p_l) in beams.items()]
+        if pattern is not None:
+            readings = [(text, p) for text, p in readings if follows(pattern, text)]
+        return sorted(readings, key=lambda r: -r[1])[:n]
+
+    def decode_constrained(self, log_probs: torch.Tensor, pattern: regex.Pattern,
+                           beam_width: int = 8) -> tuple[list[str], np.ndarray]:
+        """The most probable reading that follows ``pattern`` per sample (its beam probability as the
+        confidence); the unconstrained reading where the beam finds none."""
+        greedy, greedy_conf = self.decode(log_probs)
+        probs = log_probs.exp().double().cpu().numpy()
+        preds, confidence = list(greedy), greedy_conf.copy()
+        for i, sample in enumerate(probs):
+            best = self.alternatives(sample, n=1, beam_width=beam_width, pattern=pattern)
+            if best:
+                preds[i], confidence[i] = best[0]
+        return preds, confidence
 
     def unreadable(self, label: str, steps: int) -> str:
         # A repeated character needs a blank between its copies: len + repeats steps at least.
@@ -284,15 +318,33 @@ class FixedHead:
             out[p, [column[c] for c in chars]] = probs[p, : len(chars)]
         return out, list(names)
 
-    def alternatives(self, probs: np.ndarray, n: int = 5) -> list[tuple[str, float]]:
-        """The ``n`` most probable combinations of per-position choices (positions are independent)."""
-        sets = self.position_chars
+    def alternatives(self, probs: np.ndarray, n: int = 5, pattern: regex.Pattern | None = None,
+                     beam_width: int = 0) -> list[tuple[str, float]]:
+        """The ``n`` most probable combinations of per-position choices (positions are independent),
+        following ``pattern`` when given."""
+        width = max(n, beam_width)
         beams: list[tuple[float, str]] = [(1.0, "")]
-        for p, chars in enumerate(sets):
+        for p, chars in enumerate(self.position_chars):
             row = probs[p, : len(chars)]
-            top = np.argsort(-row)[:n]
-            beams = heapq.nlargest(n, ((q * float(row[i]), text + chars[i]) for q, text in beams for i in top))
-        return [(text, q) for q, text in beams]
+            top = np.argsort(-row)[: max(width, 8) if pattern is not None else width]
+            grown = ((q * float(row[i]), text + chars[i]) for q, text in beams for i in top)
+            if pattern is not None:
+                grown = (b for b in grown if is_viable_prefix(pattern, b[1]))
+            beams = heapq.nlargest(width, grown)
+        if pattern is not None:
+            beams = [b for b in beams if follows(pattern, b[1])]
+        return [(text, q) for q, text in beams[:n]]
+
+    def decode_constrained(self, log_probs: torch.Tensor, pattern: regex.Pattern,
+                           beam_width: int = 8) -> tuple[list[str], np.ndarray]:
+        """The most probable reading that follows ``pattern`` per sample; the unconstrained one where none does."""
+        preds, confidence = self.decode(log_probs)
+        probs = log_probs.exp().double().cpu().numpy()
+        for i, sample in enumerate(probs):
+            best = self.alternatives(sample, n=1, pattern=pattern, beam_width=beam_width)
+            if best:
+                preds[i], confidence[i] = best[0]
+        return preds, confidence
 
     def unreadable(self, label: str, steps: int) -> str:  # noqa: ARG002 - positions are fixed
         if len(label) != self.positions:

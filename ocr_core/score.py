@@ -32,6 +32,7 @@ from ocr_core.atomic import atomic_path, write_json_atomic
 from ocr_core.checkpoint import LoadedModel
 from ocr_core.data.dataset import PlateDataset
 from ocr_core.device import default_batch_size, uses_amp
+from ocr_core.formats import compile_format
 from ocr_core.heads import Head
 from ocr_core.preprocess import InputSpec, to_model_input
 from ocr_core.vocab import Vocab
@@ -50,13 +51,20 @@ class BatchOutput:
 
 @torch.inference_mode()
 def run_batch(model: nn.Module, head: Head, spec: InputSpec, images: np.ndarray, device: torch.device,
-              labels: Sequence[str] | None = None) -> BatchOutput:
-    """Read one batch of uint8 crops (N, H, W, 3) at the model's input size."""
+              labels: Sequence[str] | None = None, text_format: str | None = None) -> BatchOutput:
+    """Read one batch of uint8 crops (N, H, W, 3) at the model's input size.
+
+    With ``text_format`` (a name of ``ocr_core.formats.FORMATS`` or a regular expression) every reading
+    follows it where the model gives such a reading any probability (``head.decode_constrained``).
+    """
     batch = to_model_input(images, spec, device, channels_last=uses_amp(device))
     with torch.autocast(device.type, enabled=uses_amp(device)):
         logits = model(batch)
     log_probs = head.log_probs(logits)
-    preds, confidence = head.decode(log_probs)
+    if text_format:
+        preds, confidence = head.decode_constrained(log_probs, compile_format(text_format))
+    else:
+        preds, confidence = head.decode(log_probs)
     loss = head.sample_losses(log_probs, labels) if labels is not None else np.full(len(preds), np.nan, np.float32)
     return BatchOutput(preds, confidence, loss)
 
@@ -81,8 +89,12 @@ def score_dataset(
     device: torch.device | None = None,
     batch_size: int | None = None,
     progress: ProgressFn | None = None,
+    text_format: str | None = None,
 ) -> pd.DataFrame:
-    """Score every sample of ``dataset`` in batches and return the score frame (see module doc)."""
+    """Score every sample of ``dataset`` in batches and return the score frame (see module doc).
+
+    ``text_format`` constrains the readings (see ``run_batch``).
+    """
     device = device or next(loaded.model.parameters()).device
     batch_size = batch_size or default_batch_size(device, inference=True)
     labels = dataset.labels
@@ -93,7 +105,7 @@ def score_dataset(
     for start in range(0, n, batch_size):
         stop = min(start + batch_size, n)
         out = run_batch(loaded.model, loaded.head, loaded.input, dataset.images[start:stop], device,
-                        labels[start:stop])
+                        labels[start:stop], text_format)
         preds += out.preds
         confidence[start:stop] = out.confidence
         loss[start:stop] = out.loss

@@ -183,3 +183,48 @@ def test_input_spec_refuses_out_of_range_settings(bad):
     with pytest.raises(ValueError):
         InputSpec.from_dict({**InputSpec().to_dict(), **{k: list(v) if isinstance(v, tuple) else v
                                                          for k, v in bad.items()}})
+
+
+# ---- text formats and constrained decoding ---------------------------------------------------------------
+
+def test_formats_detect_and_count_violations():
+    from ocr_core.formats import detect_format, resolve_format, violations
+
+    assert detect_format(["皖AY339S", "沪C8GK31", "京A12345"]) == "cn-blue"
+    assert detect_format(["皖AY339S", "沪AD12345"] * 20) == "cn"
+    assert detect_format(["A123BC77", "K001MM199"]) == "ru"
+    assert detect_format(["226md", "3bfnd"]) is None
+    assert violations(["皖AY339S", "AY339S", "皖AY33"], "cn") == [False, True, True]
+    assert resolve_format("none", "cn") is None
+    assert resolve_format("auto", None, ["皖AY339S"]) == "cn-blue"
+    assert resolve_format("auto", "ru", ["皖AY339S"]) == "ru"
+    with pytest.raises(ValueError, match="regular expression"):
+        resolve_format("[A-", None)
+
+
+def test_constrained_ctc_decoding_picks_the_best_reading_that_follows_the_format():
+    from ocr_core.formats import compile_format
+
+    head = CTCHead("AB12")
+    # Greedy reads "1B1" (a digit first); the format wants a letter first, and "AB1" has some mass.
+    probs = np.full((5, 5), 0.01)
+    probs[0, [3, 1]] = [0.55, 0.40]   # 1 or A
+    probs[1, 0] = 0.96                # blank
+    probs[2, 2] = 0.96                # B
+    probs[3, 0] = 0.96
+    probs[4, 3] = 0.96                # 1
+    probs /= probs.sum(axis=1, keepdims=True)
+    assert head.decode(_log(probs))[0] == ["1B1"]
+    preds, conf = head.decode_constrained(_log(probs), compile_format("[AB][AB12][12]"))
+    assert preds == ["AB1"] and 0 < conf[0] < 0.5
+    # Nothing can follow the format: the unconstrained reading stays.
+    assert head.decode_constrained(_log(probs), compile_format("[AB]{4}"))[0] == ["1B1"]
+
+
+def test_constrained_fixed_decoding_uses_per_position_sets():
+    from ocr_core.formats import compile_format
+
+    head = FixedHead("AB12", positions=2)
+    logits = torch.tensor([[[0.5, 0.0, 3.0, 0.0], [2.0, 0.0, 0.0, 0.0]]])  # "1A" unconstrained
+    assert head.decode(head.log_probs(logits))[0] == ["1A"]
+    assert head.decode_constrained(head.log_probs(logits), compile_format("[AB][AB12]"))[0] == ["AA"]
