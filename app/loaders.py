@@ -35,7 +35,6 @@ from ocr_core.data.sources import Sample, list_source, load_crop
 from ocr_core.device import describe_device, pick_device
 from ocr_core.errors import InputError
 from ocr_core.roots import confine, confine_listing
-from ocr_core.runs import list_runs
 from ocr_core.score import (
     predict_images,
     read_cached_frame,
@@ -47,17 +46,11 @@ from ocr_core.score import (
 
 from augment_spec import format_draw
 
-EMBEDDED = "embedded:" + workspace.EMBEDDED_TESTSET
-OTHER = "__other__"
+from choices import (  # noqa: F401 - re-exported: the pages reach the sidebar's choices through loaders
+    EMBEDDED, OTHER, Selection, checkpoint_options, current_selection, dataset_label, dataset_options,
+    upload_limit_mb,
+)
 ProgressFn = Callable[[int, int], None]
-
-
-@dataclass(frozen=True)
-class Selection:
-    """What the sidebar picked: a checkpoint path and a dataset spec (None until the user gives one)."""
-
-    checkpoint: str | None
-    dataset: str | None
 
 
 @dataclass
@@ -72,26 +65,6 @@ class Scored:
     key: str
 
 
-# ---- choices for the pickers ---------------------------------------------------------------------------
-
-def checkpoint_options() -> dict[str, str]:
-    """Checkpoint picker entries, value (a path, or OTHER) -> label: the demo, every run with a best.pt."""
-    options = {str(workspace.DEMO_CHECKPOINT): "Demo checkpoint (demo.pt)"}
-    for row in list_runs(workspace.runs_dir()).itertuples(index=False):
-        if row.best_checkpoint:
-            accuracy = "" if pd.isna(row.best_val_accuracy) else f", val acc {row.best_val_accuracy:.3f}"
-            options[str(row.best_checkpoint)] = f"Run {row.run} ({row.state}{accuracy})"
-    for path in sorted(workspace.uploads_dir().glob("*.pt")):
-        options[str(path)] = f"Uploaded: {path.name}"
-    options[OTHER] = "Other checkpoint path…"
-    return options
-
-
-def upload_limit_mb() -> float:
-    """The checkpoint upload limit in megabytes."""
-    return workspace.max_upload_bytes() / 2**20
-
-
 def store_upload(name: str, data: bytes) -> Path:
     """Check an uploaded checkpoint and keep it in the workspace's uploads folder.
 
@@ -99,31 +72,6 @@ def store_upload(name: str, data: bytes) -> Path:
         InputError: too large, or not a loadable PlateLens checkpoint (nothing is kept then).
     """
     return store_uploaded_checkpoint(data, name, workspace.uploads_dir(), workspace.max_upload_bytes())
-
-
-def _set_size(folder: Path) -> str:
-    marker = (folder / ".complete").read_text(encoding="utf-8", errors="replace")
-    for token in marker.split():
-        if token.startswith("count="):
-            return f" ({token[6:]} plates)"
-    return ""
-
-
-def dataset_options() -> dict[str, str]:
-    """Dataset picker entries, value (EMBEDDED, a folder, or OTHER) -> label."""
-    options = {EMBEDDED: "Embedded synthetic test set"}
-    for folder in workspace.synthetic_sets():
-        if folder.name != workspace.EMBEDDED_TESTSET:
-            options[str(folder)] = f"Synthetic: {folder.name}{_set_size(folder)}"
-    options[OTHER] = "Other folder or manifest…"
-    return options
-
-
-def dataset_label(spec: str) -> str:
-    """A short name of a dataset spec for headings."""
-    if spec == EMBEDDED:
-        return "embedded synthetic test set"
-    return Path(spec).name or spec
 
 
 # ---- progress ------------------------------------------------------------------------------------------
@@ -326,14 +274,6 @@ def scored(checkpoint: str, dataset_spec: str) -> Scored:
     data = dataset(dataset_spec, loaded.input_size)
     key, frame = score_frame(checkpoint, loaded, data)
     return Scored(checkpoint, loaded, data, frame, edits(key, frame), key)
-
-
-def current_selection() -> Selection:
-    """The sidebar's selection (set by app/main.py on every run)."""
-    selection = st.session_state.get("selection")
-    if isinstance(selection, Selection):
-        return selection
-    return Selection(str(workspace.DEMO_CHECKPOINT), EMBEDDED)
 
 
 def scored_or_stop(checkpoint: str | None = None, dataset_spec: str | None = None) -> Scored:

@@ -2,25 +2,57 @@
 
 The sidebar lives here, not in a page, so the checkpoint and dataset picked on one page stay picked
 on the others; ``st.navigation`` then runs the chosen page from ``pages/``.
+
+First paint comes before anything heavy: the sidebar and the page's heading are drawn from light modules
+(``choices``: no torch, albumentations or plotly), and only then is ``loaders`` imported (torch and the
+model code, several seconds on a fresh server), under a visible note. Model loading, decoding and scoring
+happen later still, inside the page, each with its own spinner or progress bar.
 """
 
 from __future__ import annotations
 
+import importlib
+import shlex
+import sys
+from types import ModuleType
+
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
-from ocr_core.errors import InputError
+import choices
 
-import loaders
-import widgets
-
+# (page file, navigation title, heading, icon). Icons are emoji, drawn as text: a material-symbol page
+# icon makes the browser fetch the favicon from a font CDN, which fails offline.
 PAGES = [
-    ("../pages/overview.py", "Overview", ":material/dashboard:"),
-    ("../pages/worst.py", "Worst predictions", ":material/report:"),
-    ("../pages/confusions.py", "Confusions", ":material/grid_on:"),
-    ("../pages/augmentations.py", "Augmentations", ":material/tune:"),
-    ("../pages/train.py", "Train", ":material/model_training:"),
-    ("../pages/compare.py", "Compare", ":material/compare_arrows:"),
+    ("../pages/overview.py", "Overview", "Overview", "📊"),
+    ("../pages/worst.py", "Worst predictions", "Worst predictions", "🔻"),
+    ("../pages/confusions.py", "Confusions", "Confusions", "🔀"),
+    ("../pages/augmentations.py", "Augmentations", "Augmentation lab", "🎛️"),
+    ("../pages/train.py", "Train", "Train", "🏋️"),
+    ("../pages/compare.py", "Compare", "Compare checkpoints", "⚖️"),
 ]
+APP_ICON = "🚗"
+# The browser refuses larger files before the app sees them; keep it equal to server.maxUploadSize in
+# .streamlit/config.toml. Files between the app's own limit and this one reach the app, which says why
+# it refuses them in a sentence.
+UPLOAD_HARD_CAP_MB = 200
+
+
+def engine() -> ModuleType:
+    """``loaders`` (torch, albumentations, the model code), imported after the first paint.
+
+    Only the first page load after a server start pays for the import; it shows a note while it runs.
+    """
+    if "loaders" in sys.modules:
+        return sys.modules["loaders"]
+    with st.spinner("Starting PlateLens: loading torch and the model code (first page load after a start)…"):
+        return importlib.import_module("loaders")
+
+
+def _upload_message(name: str, message: str) -> str:
+    # The checker names the upload "it" where a command needs a file name; the user has the file under
+    # the name they uploaded.
+    return message.replace("import-seed000 it ", f"import-seed000 {shlex.quote(name)} ")
 
 
 def _take_upload() -> None:
@@ -28,10 +60,12 @@ def _take_upload() -> None:
     upload = st.session_state.get("checkpoint_upload")
     if upload is None:
         return
+    from ocr_core.errors import InputError
+
     try:
-        path = loaders.store_upload(upload.name, upload.getvalue())
+        path = engine().store_upload(upload.name, upload.getvalue())
     except InputError as exc:
-        st.session_state["upload_error"] = str(exc)
+        st.session_state["upload_error"] = _upload_message(upload.name, str(exc))
         return
     st.session_state["checkpoint"] = str(path)
 
@@ -39,33 +73,41 @@ def _take_upload() -> None:
 def upload_ui() -> None:
     """A checkpoint upload, checked (size, weights-only load) before it is offered in the picker."""
     with st.sidebar.expander("Upload a checkpoint"):
-        limit_mb = loaders.upload_limit_mb()
+        limit_mb = choices.upload_limit_mb()
         st.file_uploader(f"PlateLens .pt file (up to {limit_mb:g} MB)", type=["pt", "pth"],
-                         key="checkpoint_upload", on_change=_take_upload)
+                         key="checkpoint_upload", on_change=_take_upload,
+                         max_upload_size=UPLOAD_HARD_CAP_MB)
+        st.caption(f"Larger than {limit_mb:g} MB? Copy it into a data root and choose "
+                   "“Other checkpoint path…” above.")
         message = st.session_state.pop("upload_error", None)
         if message:
             st.error(message)
 
 
-def sidebar_ui() -> loaders.Selection:
-    """Checkpoint and dataset pickers and the device in use."""
+def sidebar_ui() -> tuple[choices.Selection, DeltaGenerator]:
+    """Checkpoint and dataset pickers, and a slot for the device (filled once torch is imported)."""
     st.sidebar.title("PlateLens")
-    checkpoint = widgets.path_picker("Checkpoint", loaders.checkpoint_options(), "checkpoint",
+    checkpoint = choices.path_picker("Checkpoint", choices.checkpoint_options(), "checkpoint",
                                      placeholder="/path/to/best.pt", where=st.sidebar)
     upload_ui()
-    dataset = widgets.path_picker("Dataset", loaders.dataset_options(), "dataset",
+    dataset = choices.path_picker("Dataset", choices.dataset_options(), "dataset",
                                   placeholder="folder, .json or .csv manifest", where=st.sidebar)
-    st.sidebar.caption(f"Device: {loaders.device_name()}")
-    return loaders.Selection(checkpoint, dataset)
+    device = st.sidebar.empty()
+    device.caption("Device: …")
+    return choices.Selection(checkpoint, dataset), device
 
 
 def main() -> None:
-    """Configure the page, draw the global sidebar and run the selected page."""
-    st.set_page_config(page_title="PlateLens", page_icon=":material/directions_car:", layout="wide")
+    """Configure the page, draw the sidebar and the page's heading, then run the selected page."""
+    st.set_page_config(page_title="PlateLens", page_icon=APP_ICON, layout="wide")
     pages = [st.Page(path, title=title, icon=icon, default=i == 0)
-             for i, (path, title, icon) in enumerate(PAGES)]
+             for i, (path, title, _, icon) in enumerate(PAGES)]
     navigation = st.navigation(pages)
-    st.session_state["selection"] = sidebar_ui()
+    st.session_state["selection"], device = sidebar_ui()
+    headings = {title: heading for _, title, heading, _ in PAGES}
+    st.title(headings.get(navigation.title, navigation.title))
+    loaders = engine()
+    device.caption(f"Device: {loaders.device_name()}")
     navigation.run()
 
 

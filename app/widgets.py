@@ -11,12 +11,12 @@ from collections.abc import Callable
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
-from streamlit.delta_generator import DeltaGenerator
 
 from ocr_core.analysis import EPSILON, aligned_pairs
 from ocr_core.data.dataset import PlateDataset
 
 import loaders
+from choices import path_picker  # noqa: F401 - re-exported for the pages
 
 # Plate glyphs are Chinese: name CJK fonts first so plotly's SVG text does not fall back to tofu boxes.
 PLOT_FONT = "Noto Sans CJK SC, Noto Sans SC, Source Han Sans SC, PingFang SC, Microsoft YaHei, sans-serif"
@@ -128,23 +128,9 @@ def gallery(
                               args=(int(row["sample"]),), help="show this sample in the detail view below")
 
 
-def path_picker(label: str, options: dict[str, str], key: str, placeholder: str = "", help: str | None = None,
-                where: DeltaGenerator | None = None) -> str | None:
-    """A selectbox over ``options`` (value -> label) whose ``loaders.OTHER`` entry opens a path box.
-
-    Returns the chosen value, the typed path, or None while the path box is empty. The path box's key is
-    ``{key}_path``.
-    """
-    where = where or st.container()
-    value = where.selectbox(label, list(options), format_func=lambda v: options.get(v, v), key=key, help=help)
-    if value != loaders.OTHER:
-        return value
-    return where.text_input(f"{label} path", key=f"{key}_path", placeholder=placeholder).strip() or None
-
-
 def empty_state(message: str) -> None:
-    """An honest, quiet note for a slice with nothing in it."""
-    st.info(message, icon=":material/check_circle:")
+    """An honest, quiet note for a slice with nothing in it (no icon: an empty slice is neither good nor bad)."""
+    st.info(message)
 
 
 def percent(value: float, digits: int = 1) -> str:

@@ -74,7 +74,7 @@ def controls_ui() -> dict:
     for spec in augment_spec.SPEC:
         enabled_key = augment_spec.widget_key(spec.name, "enabled")
         on = bool(st.session_state.get(enabled_key))
-        icon = ":material/check_box:" if on else ":material/check_box_outline_blank:"
+        icon = "✅" if on else None
         p = st.session_state.get(augment_spec.widget_key(spec.name, "p"), spec.p)
         with st.expander(f"{spec.name} · p {p:.2f}" if on else f"{spec.name} (off)", icon=icon):
             st.caption(spec.doc)
@@ -159,7 +159,7 @@ def save_load_ui(pipeline) -> None:
         st.markdown("**Save** (albumentations JSON, accepted by the Train page and `--augment FILE.json`)")
         name = st.text_input("File name", "lab-pipeline.json", key="aug_save_name")
         buttons = st.container(horizontal=True)
-        if buttons.button("Save to workspace", icon=":material/save:", key="aug_save"):
+        if buttons.button("Save to workspace", key="aug_save"):
             target = workspace.pipelines_dir() / (Path(name).stem + ".json")
             save_pipeline(pipeline, target)
             st.success(f"Saved {target}")
@@ -173,7 +173,7 @@ def save_load_ui(pipeline) -> None:
                               index=None, placeholder="none saved yet" if not saved else "pick a file")
         upload = st.file_uploader("…or upload a JSON file", type=["json"], key="aug_upload")
         buttons = st.container(horizontal=True)
-        buttons.button("Load", icon=":material/upload_file:", key="aug_load", on_click=load_callback,
+        buttons.button("Load", key="aug_load", on_click=load_callback,
                      args=(choice, upload), disabled=choice is None and upload is None)
         buttons.button("Reset to training default", key="aug_reset", on_click=apply_settings,
                      args=(augment_spec.default_settings(), "Reset to the training default pipeline."))
@@ -214,7 +214,6 @@ def message_ui() -> None:
 
 def main() -> None:
     """Draw the page."""
-    st.title("Augmentation lab")
     scored = loaders.scored_or_stop()
     message_ui()
     controls, preview = st.columns([1, 3], gap="large")
@@ -228,7 +227,7 @@ def main() -> None:
             samples = samples_ui(scored)
         draws = top[1].slider("Random draws per sample", 1, 6, 4, key="aug_draws")
         seed = int(st.session_state.setdefault("aug_seed", 0))
-        if top[2].button("New draws", icon=":material/casino:", key="aug_reseed"):
+        if top[2].button("New draws", icon="🎲", key="aug_reseed"):
             st.session_state["aug_seed"] = seed = seed + 1
         extra = settings.get("extra", [])
         if extra:

@@ -18,8 +18,9 @@ def checkpoint_b_ui(a: str) -> str | None:
     options = {k: v for k, v in loaders.checkpoint_options().items() if k != a}
     if len(options) == 1:
         st.caption("Only one checkpoint is known so far: train a run on the Train page, or give a path.")
+    # Starts empty: scoring B takes a while, so nothing is scored until the user has chosen B.
     return widgets.path_picker("Checkpoint B", options, "compare_b", placeholder="/path/to/best.pt",
-                               help="A is the checkpoint picked in the sidebar")
+                               help="A is the checkpoint picked in the sidebar", choose="Choose checkpoint B…")
 
 
 def headline_ui(a: loaders.Scored, b: loaders.Scored) -> None:
@@ -40,7 +41,10 @@ def changes_ui(a: loaders.Scored, joined: pd.DataFrame) -> None:
     counts = joined["change"].value_counts()
     kinds = ("fixed", "broken", "both wrong", "both right")
     st.markdown(" · ".join(f"**{counts.get(k, 0):,}** {k}" for k in kinds))
-    tabs = st.tabs([f"Fixed by B ({counts.get('fixed', 0)})", f"Broken by B ({counts.get('broken', 0)})"])
+    names = [f"Fixed by B ({counts.get('fixed', 0)})", f"Broken by B ({counts.get('broken', 0)})"]
+    # Open on the tab with samples in it: an empty "fixed" tab must not hide 243 broken samples.
+    opened = names[1] if counts.get("fixed", 0) == 0 and counts.get("broken", 0) > 0 else names[0]
+    tabs = st.tabs(names, default=opened)
     for tab, change, side, other in ((tabs[0], "fixed", "a", "b"), (tabs[1], "broken", "b", "a")):
         with tab:
             rows = joined[joined["change"] == change]
@@ -63,12 +67,18 @@ def deltas_ui(a: loaders.Scored, b: loaders.Scored) -> None:
     left, right = st.columns(2)
     with left:
         provinces = delta_by(a.frame, b.frame, "province")
-        fig = px.bar(provinces, x="province", y="delta", hover_data={"n": True, "accuracy_a": ":.3f",
-                                                                     "accuracy_b": ":.3f"},
-                     color=provinces["delta"] >= 0, color_discrete_map={True: "#16a34a", False: "#dc2626"})
+        # Percentage points with one decimal: a "+.0%" axis labelled a +0.34 pp change "+0%" on every tick.
+        provinces = provinces.assign(delta_pp=100 * provinces["delta"])
+        fig = px.bar(provinces, x="province", y="delta_pp",
+                     hover_data={"n": True, "accuracy_a": ":.3f", "accuracy_b": ":.3f", "delta_pp": ":+.2f"},
+                     color=provinces["delta"] >= 0, color_discrete_map={True: "#16a34a", False: "#dc2626"},
+                     labels={"delta_pp": "B − A (pp)"})
         fig.update_layout(showlegend=False)
-        fig.update_xaxes(type="category")
-        fig.update_yaxes(title="accuracy B − A", tickformat="+.0%")
+        fig.update_xaxes(type="category", title=None)
+        # A symmetric range of at least ±1 pp, so one small change does not fill the chart.
+        reach = max(1.0, 1.2 * float(provinces["delta_pp"].abs().max()))  # max(1.0, nan) is 1.0
+        fig.update_yaxes(title="accuracy B − A (pp)", tickformat="+.1f", range=[-reach, reach],
+                         zeroline=True, zerolinecolor="#6b7280")
         st.plotly_chart(widgets.style_figure(fig, 320, "Accuracy delta per province"),
                         key="compare_provinces")
     with right:
@@ -86,7 +96,6 @@ def deltas_ui(a: loaders.Scored, b: loaders.Scored) -> None:
 
 def main() -> None:
     """Draw the page."""
-    st.title("Compare checkpoints")
     selection = loaders.current_selection()
     a_path = selection.checkpoint
     st.caption(f"A: `{a_path}` (sidebar) · dataset: {loaders.dataset_label(selection.dataset or '')}")

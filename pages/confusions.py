@@ -120,7 +120,6 @@ def samples_ui(scored: loaders.Scored, pairs: pd.DataFrame) -> None:
 
 def main() -> None:
     """Draw the page."""
-    st.title("Confusions")
     scored = loaders.scored_or_stop()
     hide_diagonal, group, confused_only = options_ui()
     # Both count over every label and edit of the frame, so they are computed once per frame, not per click.

@@ -117,7 +117,6 @@ def attributes_ui(scored: loaders.Scored) -> None:
 def main() -> None:
     """Draw the page."""
     selection = loaders.current_selection()
-    st.title("Overview")
     scored = loaders.scored_or_stop()
     st.caption(f"{scored.loaded.arch} checkpoint `{scored.checkpoint}` on "
                f"{loaders.dataset_label(selection.dataset or '')} ({len(scored.frame):,} plates)")

@@ -61,7 +61,7 @@ def generate_ui(have_sets: bool) -> None:
     if not have_sets:
         st.info("The workspace has no training set yet: generate a synthetic one here, "
                 "or give a folder below.")
-    with st.expander("Generate a synthetic training set", icon=":material/auto_awesome:",
+    with st.expander("Generate a synthetic training set",
                      expanded=not have_sets):
         cols = st.columns(3)
         count = cols[0].number_input("Plates", 50, 200_000, 5000, step=500, key="gen_count")
@@ -125,7 +125,7 @@ def form_ui() -> dict | None:
             device = cols[1].selectbox("Device", ["auto", "cpu", "cuda", "mps"], key="train_device")
             seed = cols[2].number_input("Seed", 0, 2**31 - 1, 0, key="train_seed")
         name = st.text_input("Run name", key="train_name", placeholder="automatic: arch-date-time")
-    if not st.button("Start training", type="primary", icon=":material/play_arrow:", key="train_start"):
+    if not st.button("Start training", type="primary", key="train_start"):
         return None
     if not data:
         st.error("Pick or enter the training data first.")
@@ -177,7 +177,7 @@ def start(options: dict) -> None:
         return
     _processes().append(launch_training(options))
     st.session_state[RUN_KEY] = str(out)
-    st.toast(f"Started {out.name}", icon=":material/rocket_launch:")
+    st.toast(f"Started {out.name}")
 
 
 def curves(history: pd.DataFrame) -> go.Figure:
@@ -199,8 +199,7 @@ def curves(history: pd.DataFrame) -> go.Figure:
     return fig
 
 
-STATE_ICONS = {"running": ":material/directions_run:", "finished": ":material/check_circle:",
-               "stopped": ":material/stop_circle:", "failed": ":material/error:"}
+STATE_ICONS = {"running": "🏃", "finished": "✅", "stopped": "⏹️", "failed": "❌"}
 
 
 def monitor_ui() -> None:
@@ -227,7 +226,7 @@ def monitor_ui() -> None:
         head[0].markdown(f"{STATE_ICONS.get(state, '')} **{run_dir.name}** is **{state}**, "
                          f"epoch {options['epochs']} · {options['arch']} on `{options['data']}`")
         if state == "running":
-            if head[1].button("Stop", icon=":material/stop_circle:", key="train_stop"):
+            if head[1].button("Stop", key="train_stop"):
                 stop_run(run_dir)
                 st.toast(f"Asked {run_dir.name} to stop; it saves last.pt first")
             progress = progress_line(run_dir)
@@ -260,7 +259,6 @@ def monitor_ui() -> None:
 
 def main() -> None:
     """Draw the page."""
-    st.title("Train")
     options = form_ui()
     if options is not None:
         start(options)

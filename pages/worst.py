@@ -23,7 +23,7 @@ PAGE_KEY = "worst_page"
 def filters_ui(scored: loaders.Scored) -> dict:
     """Every filter of ``filter_frame`` as widgets; returns its keyword arguments."""
     frame, edits = scored.frame, scored.edits
-    with st.expander("Filters", expanded=True, icon=":material/filter_list:"):
+    with st.expander("Filters", expanded=True):
         row = st.columns([2, 1, 2, 2])
         province_counts = frame["province"].value_counts()
         provinces = row[0].multiselect("Province (first character)", province_counts.index.tolist(),
@@ -74,7 +74,7 @@ def inspect(sample: int) -> None:
 def export_ui(rows: pd.DataFrame) -> None:
     """Download the filtered rows as CSV (UTF-8 with BOM so spreadsheets read the Chinese glyphs)."""
     st.download_button("Export filtered rows as CSV", rows.to_csv(index=False).encode("utf-8-sig"),
-                       file_name="platelens-filtered.csv", mime="text/csv", icon=":material/download:",
+                       file_name="platelens-filtered.csv", mime="text/csv",
                        on_click="ignore")
 
 
@@ -141,7 +141,6 @@ def detail_ui(scored: loaders.Scored, rows: pd.DataFrame) -> None:
 
 def main() -> None:
     """Draw the page."""
-    st.title("Worst predictions")
     scored = loaders.scored_or_stop()
     options = filters_ui(scored)
     rows = rank_worst(filter_frame(scored.frame, scored.edits, **options))
