@@ -10,6 +10,7 @@ become a plate.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 
 import regex
@@ -85,3 +86,20 @@ def violations(texts: Sequence[str], pattern: str) -> list[bool]:
     """For every text, whether it breaks the format."""
     compiled = compile_format(pattern)
     return [not follows(compiled, t) for t in texts]
+
+
+@dataclass(frozen=True)
+class FormatReport:
+    """How many readings break the format that a dataset's labels follow."""
+
+    name: str
+    n: int
+    violations: int
+
+
+def format_report(labels: Sequence[str], preds: Sequence[str]) -> FormatReport | None:
+    """The known format the labels follow (``detect_format``) and the readings that break it; None if none."""
+    name = detect_format(labels)
+    if name is None:
+        return None
+    return FormatReport(name, len(preds), int(sum(violations(preds, name))))
