@@ -24,7 +24,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from rapidfuzz.distance import Levenshtein
 from torch import nn
 from torchmetrics.text import CharErrorRate
 
@@ -33,6 +32,7 @@ from ocr_core.checkpoint import LoadedModel
 from ocr_core.data.dataset import PlateDataset
 from ocr_core.device import default_batch_size, uses_amp
 from ocr_core.formats import compile_format
+from ocr_core.frame import SCHEMA_VERSION, build_frame
 from ocr_core.heads import Head
 from ocr_core.preprocess import InputSpec, to_model_input
 from ocr_core.vocab import Vocab
@@ -116,23 +116,12 @@ def score_dataset(
 
 def build_score_frame(dataset: PlateDataset, preds: Sequence[str], confidence: np.ndarray,
                       loss: np.ndarray, vocab: Vocab) -> pd.DataFrame:
-    """Assemble the score frame from a dataset's attributes and the model's readings."""
-    frame = dataset.attributes()
-    labels = frame["label"].tolist()
-    distance = np.fromiter((Levenshtein.distance(a, b) for a, b in zip(labels, preds)), np.int32, len(labels))
-    label_len = frame["label"].str.len().to_numpy(np.int32)
-    frame.insert(0, "sample", np.arange(len(frame), dtype=np.int32))
-    frame.insert(3, "pred", list(preds))
-    frame.insert(4, "correct", frame["label"].to_numpy() == np.asarray(preds, dtype=object))
-    frame.insert(5, "cer", distance / np.maximum(label_len, 1))
-    frame.insert(6, "edit_distance", distance)
-    frame.insert(7, "confidence", confidence.astype(np.float64))
-    frame.insert(8, "loss", loss.astype(np.float32))
-    frame.insert(9, "oov", [bool(vocab.unknown_chars(text)) for text in labels])
-    frame.insert(10, "label_len", label_len)
-    frame.insert(11, "pred_len", frame["pred"].str.len().astype(np.int32))
-    frame.insert(12, "province", frame["label"].str[:1])
-    return frame
+    """The score frame of a model's readings of ``dataset`` (through ``ocr_core.frame.build_frame``)."""
+    table = dataset.attributes()
+    table.insert(2, "pred", list(preds))
+    table.insert(3, "confidence", np.asarray(confidence, np.float64))
+    table.insert(4, "loss", np.asarray(loss, np.float32))
+    return build_frame(table, vocab)
 
 
 @dataclass(frozen=True)
@@ -202,8 +191,10 @@ def file_fingerprint(path: str | Path) -> str:
 
 
 def score_cache_key(checkpoint_path: str | Path, dataset: PlateDataset) -> str:
-    """Cache key of a (checkpoint, dataset) pair: changes when either file set or any label changes."""
-    digest = hashlib.sha1(file_fingerprint(checkpoint_path).encode())
+    """Cache key of a (checkpoint, dataset) pair: changes when either file set, any label or the score
+    frame's schema (``ocr_core.frame.SCHEMA_VERSION``) changes."""
+    digest = hashlib.sha1(f"schema {SCHEMA_VERSION};".encode())
+    digest.update(file_fingerprint(checkpoint_path).encode())
     digest.update(dataset.fingerprint().encode())
     for sample in dataset.samples:
         stat = os.stat(sample.path)

@@ -89,6 +89,17 @@ def _header_size(data: bytes) -> tuple[int, int] | None:
         return None
 
 
+def image_file_size(path: str | Path) -> tuple[int, int] | None:
+    """(height, width) of an image file from its header, without decoding it; None when unreadable."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(1 << 16)
+    except OSError:
+        return None
+    size = _header_size(head)
+    return (size[1], size[0]) if size else None
+
+
 def jpeg_frame_size(data: bytes) -> tuple[int, int] | None:
     """(width, height) from a JPEG's start-of-frame segment, or None where the markers do not lead to one."""
     i = 2

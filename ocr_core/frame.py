@@ -1,0 +1,106 @@
+"""The score frame: the contract between producing predictions and analysing them.
+
+One row per sample. Whatever produced the readings (a PlateLens checkpoint, an ONNX model, another OCR
+system's predictions file), the frame is built here, by ``build_frame``, from a plain table with
+``path``, ``label`` and ``pred`` (and optionally ``confidence``, ``loss`` and any attributes). Analysis
+and the dashboard need a frame, never a model, and read images by ``path`` when they draw one.
+
+``SCHEMA_VERSION`` changes whenever a column is added, removed or changes meaning; score caches are keyed
+by it, so a new column never serves an old cache.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from rapidfuzz.distance import Levenshtein
+
+from ocr_core.vocab import Vocab
+
+SCHEMA_VERSION = 2
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column of the score frame: its dtype and what it means."""
+
+    dtype: str
+    meaning: str
+
+
+# The core columns, in frame order; attribute columns (source, height, width, CCPD fields ...) follow.
+COLUMNS: dict[str, Column] = {
+    "sample": Column("int32", "row id, 0..n-1 in the order of the predictions table"),
+    "path": Column("object", "the image file, absolute"),
+    "label": Column("object", "the ground-truth text"),
+    "pred": Column("object", "the reading"),
+    "correct": Column("bool", "pred == label, the whole text"),
+    "cer": Column("float64", "edit distance / label length (a label of length 0 counts as 1)"),
+    "edit_distance": Column("int32", "Levenshtein distance between label and pred"),
+    "confidence": Column("float64", "probability of the reading under the model, 0..1; NaN when unknown"),
+    "loss": Column("float32", "negative log-likelihood of the label under the model; NaN when unknown "
+                              "or when the model cannot represent the label"),
+    "oov": Column("bool", "the label has characters outside the model's vocabulary (False when unknown)"),
+    "label_len": Column("int32", "characters in the label"),
+    "pred_len": Column("int32", "characters in the reading"),
+    "province": Column("object", "the label's first character (the province glyph of a CCPD plate)"),
+}
+INPUT_COLUMNS = ("path", "label", "pred")
+
+
+def build_frame(predictions: pd.DataFrame, vocab: Vocab | None = None) -> pd.DataFrame:
+    """The complete score frame of a predictions table (see the module doc and ``COLUMNS``).
+
+    ``predictions`` needs ``path``, ``label`` and ``pred``; ``confidence`` and ``loss`` are optional (NaN
+    when absent); every other column is kept as an attribute, after the core columns. With ``vocab`` the
+    ``oov`` column marks labels it cannot spell.
+
+    Raises:
+        ValueError: a required column is missing.
+    """
+    missing = [c for c in INPUT_COLUMNS if c not in predictions.columns]
+    if missing:
+        raise ValueError(f"a predictions table needs the columns {', '.join(missing)}")
+    labels = predictions["label"].astype(str).tolist()
+    preds = predictions["pred"].astype(str).tolist()
+    n = len(labels)
+    distance = np.fromiter((Levenshtein.distance(a, b) for a, b in zip(labels, preds)), np.int32, n)
+    label_len = np.fromiter((len(t) for t in labels), np.int32, n)
+    frame = pd.DataFrame({
+        "sample": np.arange(n, dtype=np.int32),
+        "path": predictions["path"].astype(str).to_numpy(dtype=object),
+        "label": np.asarray(labels, dtype=object),
+        "pred": np.asarray(preds, dtype=object),
+        "correct": np.asarray(labels, dtype=object) == np.asarray(preds, dtype=object),
+        "cer": distance / np.maximum(label_len, 1),
+        "edit_distance": distance,
+        "confidence": _optional(predictions, "confidence", np.float64),
+        "loss": _optional(predictions, "loss", np.float32),
+        "oov": [bool(vocab.unknown_chars(t)) for t in labels] if vocab is not None else np.zeros(n, bool),
+        "label_len": label_len,
+        "pred_len": np.fromiter((len(t) for t in preds), np.int32, n),
+        "province": np.asarray([t[:1] for t in labels], dtype=object),
+    })
+    attributes = [c for c in predictions.columns if c not in COLUMNS]
+    for column in attributes:
+        frame[column] = predictions[column].to_numpy()
+    return frame
+
+
+def _optional(table: pd.DataFrame, column: str, dtype: type) -> np.ndarray:
+    if column not in table.columns:
+        return np.full(len(table), np.nan, dtype)
+    return pd.to_numeric(table[column], errors="coerce").to_numpy(dtype=dtype, na_value=np.nan)
+
+
+def check_frame(frame: pd.DataFrame) -> list[str]:
+    """What keeps ``frame`` from being a score frame (missing core columns); empty when it is one."""
+    return [f"missing column {c!r}" for c in COLUMNS if c not in frame.columns]
+
+
+def attribute_columns(frame: pd.DataFrame) -> list[str]:
+    """The frame's attribute columns: every column that is not a core column."""
+    return [c for c in frame.columns if c not in COLUMNS]
+
