@@ -81,7 +81,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         )
         result = train(opts)
     state = "stopped" if result.get("stopped") else "finished"
-    print(f"{state}: best val_accuracy={result.get('best_accuracy', float('nan')):.4f}; "
+    best = float(result.get("best_accuracy", float("nan")))
+    # The trainer starts from best = -1; a run stopped before its first validation has no best yet.
+    best_text = f"{best:.4f}" if best >= 0 else "none (no epoch was validated)"  # NaN >= 0 is False
+    print(f"{state}: best val_accuracy={best_text}; "
           f"checkpoints in {opts.out if not args.resume else args.resume}")
     return 0
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -57,7 +58,10 @@ def source_options(include_embedded: bool) -> dict[str, str]:
 
 
 def generate_ui(have_sets: bool) -> None:
-    """Generate a synthetic training set into the workspace (a fresh clone has no training data)."""
+    """Generate a synthetic training set into the workspace (a fresh clone has no training data).
+
+    ``have_sets``: the workspace has a training set or a run (one trained on a folder counts too).
+    """
     if not have_sets:
         st.info("The workspace has no training set yet: generate a synthetic one here, "
                 "or give a folder below.")
@@ -94,7 +98,7 @@ def augment_options() -> dict[str, str]:
 def form_ui() -> dict | None:
     """The training inputs; returns the options for ``launch_training`` when Start is pressed."""
     train_sources = source_options(include_embedded=False)
-    generate_ui(have_sets=len(train_sources) > 1)
+    generate_ui(have_sets=len(train_sources) > 1 or not list_runs(workspace.runs_dir()).empty)
     selection = loaders.current_selection()
     left, right = st.columns(2)
     with left:
@@ -181,14 +185,14 @@ def start(options: dict) -> None:
 
 
 def curves(history: pd.DataFrame) -> go.Figure:
-    """Loss, validation accuracy and validation CER per epoch."""
-    fig = make_subplots(rows=1, cols=3, subplot_titles=("Loss", "Validation accuracy", "Validation CER"))
+    """Loss, validation accuracy and validation CER per epoch, each on an axis of its own unit."""
+    fig = make_subplots(rows=1, cols=3, subplot_titles=("Loss per label character", "Validation accuracy",
+                                                        "Validation CER"))
     if not history.empty:
         x = history["epoch"]
-        # The trainer logs the batch-mean CTC loss per label character, and the per-plate sum on validation.
-        lines = [("train_loss", "train loss (CTC per character)", 1),
-                 ("val_loss", "val loss (CTC per plate)", 1),
-                 ("val_accuracy", "val accuracy", 2), ("val_cer", "val CER", 3)]
+        # Both losses are the mean negative log-likelihood per label character, so they share an axis.
+        lines = [("train_loss", "train loss", 1), ("val_loss", "validation loss", 1),
+                 ("val_accuracy", "validation accuracy", 2), ("val_cer", "validation CER", 3)]
         for column, name, col in lines:
             if column in history:
                 fig.add_trace(go.Scatter(x=x, y=history[column], name=name, mode="lines+markers"), 1, col)
@@ -200,6 +204,10 @@ def curves(history: pd.DataFrame) -> go.Figure:
 
 
 STATE_ICONS = {"running": "🏃", "finished": "✅", "stopped": "⏹️", "failed": "❌"}
+    # Fixed ranges: with one epoch, plotly would centre an accuracy of 0 on an axis from -1 to 1.
+    fig.update_yaxes(rangemode="tozero", row=1, col=1)
+    fig.update_yaxes(range=[0, 1.02], tickformat=".0%", row=1, col=2)
+    fig.update_yaxes(rangemode="tozero", row=1, col=3)
 
 
 def monitor_ui() -> None:
@@ -226,12 +234,24 @@ def monitor_ui() -> None:
         head[0].markdown(f"{STATE_ICONS.get(state, '')} **{run_dir.name}** is **{state}**, "
                          f"epoch {options['epochs']} · {options['arch']} on `{options['data']}`")
         if state == "running":
-            if head[1].button("Stop", key="train_stop"):
-                stop_run(run_dir)
-                st.toast(f"Asked {run_dir.name} to stop; it saves last.pt first")
+            stop_key = f"train_stop_asked:{run_dir}"
+            if stop_key not in st.session_state and head[1].button("Stop", key="train_stop"):
+                if stop_run(run_dir):
+                    st.session_state[stop_key] = time.monotonic()
+            if stop_key in st.session_state:
+                waited = time.monotonic() - st.session_state[stop_key]
+                st.info(f"Stopping {run_dir.name} (asked {waited:.0f} s ago): it finishes its current batch, "
+                        "saves last.pt and exits.")
             progress = progress_line(run_dir)
             if progress is not None:
-                st.progress(*progress)
+                fraction, text = progress
+                if text.startswith("Decoding") and fraction >= 1.0:
+                    # The trainer writes its first batch count up to 2 s after decoding ends; until then the
+                    # last decode count would read as if decoding were still going on.
+                    done, _, total = str(options["epochs"]).partition("/")  # "epochs done/planned"
+                    epoch = int(done) + 1 if done.isdigit() else 1
+                    text = f"Images decoded; epoch {epoch} of {total or '?'} is under way"
+                st.progress(fraction, text=text)
         if history.empty:
             st.caption("Waiting for the first epoch… (the run's log: "
                        f"`{run_dir / 'train.log'}`)" if state == "running" else "No epoch was recorded.")

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,9 +18,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import streamlit as st
+import torch
 from streamlit.testing.v1 import AppTest
 
 from ocr_core import workspace
+from ocr_core.atomic import write_json_atomic
+from ocr_core.runs import OPTIONS_FILE, append_history, write_progress, write_status
 
 from test_app_pages import MAIN, OTHER, ROOT, app, assert_clean, env, open_page  # noqa: F401 - fixtures
 
@@ -117,3 +122,106 @@ def test_compare_opens_on_the_tab_with_samples_and_labels_deltas_in_points(app, 
     bars = [v for trace in chart["data"] for v in _values(trace["y"])]
     low, high = yaxis["range"]
     assert high - low >= 2.0 and max(abs(v) for v in bars) <= high, "percentage points, symmetric, ±1 at least"
+
+
+# ---- uploads (defect 4) --------------------------------------------------------------------------------
+
+def _upload(at: AppTest, name: str, data: bytes) -> list[str]:
+    at.sidebar.get("file_uploader")[0].set_value((name, data, "application/octet-stream"))
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return [e.value for e in at.sidebar.error]
+
+
+def test_a_seed000_upload_names_the_uploaded_file_in_the_command(app, env):
+    notebook = env.root / "notebook.pt"
+    torch.save({"model": {}, "alphabet": "0123456789", "target_length": 7}, notebook)
+    app.run()
+    errors = _upload(app, "my notebook.pt", notebook.read_bytes())
+    assert len(errors) == 1, errors
+    assert "import-seed000 'my notebook.pt' --out NEW.pt" in errors[0], errors[0]
+    assert "import-seed000 it " not in errors[0]
+
+
+def test_an_upload_over_the_limit_reaches_the_app_and_gets_a_sentence(app, env):
+    """The browser refuses files over the widget's limit with an icon only: the widget's limit must be above
+    the app's, so the app's check (a sentence that says what to do) is what a user meets."""
+    app.run()
+    uploader = app.sidebar.get("file_uploader")[0]
+    app_limit_mb = workspace.max_upload_bytes() / 2**20
+    assert uploader.proto.max_upload_size_mb >= 4 * app_limit_mb
+    config = (ROOT / ".streamlit" / "config.toml").read_text(encoding="utf-8")
+    server_cap = int(re.search(r"^maxUploadSize\s*=\s*(\d+)", config, re.M).group(1))
+    assert server_cap >= uploader.proto.max_upload_size_mb, "the server would refuse what the widget lets through"
+    errors = _upload(app, "big.pt", bytes(int((app_limit_mb + 1) * 2**20)))
+    assert len(errors) == 1 and "over the" in errors[0] and "data root" in errors[0], errors
+    assert any("data root" in c.value for c in app.sidebar.caption), "the way round the limit is always shown"
+
+
+# ---- Train (defect 5) ----------------------------------------------------------------------------------
+
+def _fake_run(name: str, state: str, history: list[dict], pid: int | None = None, epochs: int = 3) -> Path:
+    run_dir = workspace.runs_dir() / name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(run_dir / OPTIONS_FILE, {"data": "somewhere", "epochs": epochs, "arch": "small"})
+    for row in history:
+        append_history(run_dir / "history.jsonl", row)
+    write_status(run_dir, state, pid=pid) if pid is not None else write_status(run_dir, state)
+    return run_dir
+
+
+def test_train_curves_have_honest_axes_and_the_banner_goes_once_a_run_exists(app, env):
+    run_dir = _fake_run("one-epoch", "finished", [{"epoch": 1, "train_loss": 3.2, "val_loss": 2.9,
+                                                  "val_accuracy": 0.0, "val_cer": 0.9}])
+    try:
+        at = open_page(app, "train")
+        at.selectbox(key="train_run").set_value(str(run_dir)).run()
+        assert_clean(at)
+        assert not any("no training set yet" in i.value for i in at.info), "a run exists: the banner is stale"
+        chart = json.loads(at.get("plotly_chart")[0].proto.spec)
+        layout = chart["layout"]
+        assert layout["yaxis2"]["range"] == [0, 1.02], "accuracy on 0..1, not -1..1 around one point"
+        names = [trace["name"] for trace in chart["data"]]
+        assert not any("per plate" in n for n in names), names
+        titles = [a["text"] for a in layout["annotations"]]
+        assert any("per label character" in t for t in titles), titles
+    finally:
+        shutil.rmtree(run_dir)
+
+
+def test_train_progress_does_not_read_as_decoding_once_decoding_is_done(app, env):
+    run_dir = _fake_run("decoded", "running", [], pid=os.getpid())
+    write_progress(run_dir, "decode", 300, 300)
+    try:
+        at = open_page(app, "train")
+        at.selectbox(key="train_run").set_value(str(run_dir)).run()
+        assert_clean(at)
+        texts = [bar.proto.text for bar in at.get("progress")]
+        assert texts == ["Images decoded; epoch 1 of 3 is under way"], texts
+    finally:
+        shutil.rmtree(run_dir)
+
+
+def test_stop_shows_that_the_run_is_stopping_at_once(app, env):
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])  # stands in for a trainer
+    run_dir = _fake_run("to-stop", "running", [], pid=sleeper.pid)
+    try:
+        at = open_page(app, "train")
+        at.selectbox(key="train_run").set_value(str(run_dir)).run()
+        at.button(key="train_stop").click().run()
+        assert not at.exception
+        assert any(i.value.startswith("Stopping to-stop") for i in at.info), [i.value for i in at.info]
+        assert sleeper.wait(timeout=20) != 0, "the stand-in trainer got SIGTERM"
+    finally:
+        sleeper.kill()
+        shutil.rmtree(run_dir)
+
+
+def test_train_log_has_no_best_accuracy_for_a_run_stopped_before_its_first_epoch(monkeypatch, capsys, tmp_path):
+    import ocr_core.train
+    from ocr_core import cli
+
+    monkeypatch.setattr(ocr_core.train, "train", lambda opts, resume=None: {"stopped": True, "best_accuracy": -1.0})
+    assert cli.main(["train", "--resume", str(tmp_path)]) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert "-1.0000" not in line and line.startswith("stopped: best val_accuracy=none"), line
