@@ -3,6 +3,11 @@
 A training run is its own process (``python -m ocr_core train``); the dashboard starts it, polls
 ``history.jsonl`` and ``status.json``, and stops it with SIGTERM (the trainer then saves ``last.pt``).
 A run whose status says ``running`` but whose process is gone (killed, machine restarted) is ``failed``.
+
+A run folder has one writer at a time: :func:`claim_run_folder` takes an exclusive ``flock`` on
+``.platelens.lock`` in the folder for the whole run, so a second ``train`` into the same folder is refused
+instead of interleaving ``history.jsonl``; and a new run never appends to another run's history
+(``--resume`` continues a run).
 """
 
 from __future__ import annotations
@@ -17,16 +22,24 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import pandas as pd
 
-from ocr_core.atomic import write_json_atomic
+from ocr_core.atomic import check_output_folder, write_json_atomic
+from ocr_core.errors import InputError
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; run folders are not locked there (one writer is then up to the user)
+    fcntl = None  # type: ignore[assignment]
 
 HISTORY_FILE = "history.jsonl"
 STATUS_FILE = "status.json"
 OPTIONS_FILE = "options.json"
 LOG_FILE = "train.log"
+LOCK_FILE = ".platelens.lock"
 RUN_STATES = ("running", "finished", "stopped", "failed")
 PROGRESS_INTERVAL_S = 2.0  # the Train page polls every 2 s; writing more often would only cost disk syncs
 
@@ -132,6 +145,121 @@ def read_history(run_dir: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+class RunLock:
+    """An exclusive, non-blocking ``flock`` on a run folder's lock file, held until :meth:`release`.
+
+    The kernel drops the lock when the holder exits, however it exits (SIGKILL included), so a crashed
+    run never leaves its folder locked. The lock file holds the holder's process id, for messages.
+    """
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = Path(run_dir)
+        self._fh: Any = None
+
+    def acquire(self) -> RunLock:
+        """Take the lock.
+
+        Raises:
+            InputError: another process holds it, or the folder cannot hold a lock file.
+        """
+        if fcntl is None:
+            return self
+        path = self.run_dir / LOCK_FILE
+        try:
+            fh = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held open for the whole run
+        except OSError as exc:
+            raise InputError(f"run folder {self.run_dir} cannot be locked ({exc.strerror or exc}); "
+                             "check its permissions or choose another --out") from None
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.seek(0)
+            holder = fh.read().strip()[:20]
+            fh.close()
+            who = f" (process {holder})" if holder.isdigit() else ""
+            raise InputError(f"run folder {self.run_dir} is being written by another training run{who}; wait for "
+                             "it to end, stop it, or choose another --out") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"{os.getpid()}\n")
+        fh.flush()
+        self._fh = fh
+        return self
+
+    def release(self) -> None:
+        """Drop the lock (the lock file stays; removing it would race with the next holder)."""
+        if self._fh is not None:
+            fcntl.flock(self._fh.fileno(), fcntl.LOCK_UN)
+            self._fh.close()
+            self._fh = None
+
+    def __enter__(self) -> RunLock:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.release()
+
+
+def run_folder_locked(run_dir: Path) -> bool:
+    """Whether a process holds ``run_dir``'s lock right now (False where locks are unsupported)."""
+    if fcntl is None or not (Path(run_dir) / LOCK_FILE).is_file():
+        return False
+    try:
+        lock = RunLock(run_dir).acquire()
+    except InputError:
+        return True
+    lock.release()
+    return False
+
+
+def history_rows(run_dir: Path) -> int:
+    """Number of lines in the run's ``history.jsonl`` (0 when it is missing or empty)."""
+    try:
+        with open(Path(run_dir) / HISTORY_FILE, "rb") as fh:
+            return sum(1 for line in fh if line.strip())
+    except OSError:
+        return 0
+
+
+def check_new_run_folder(run_dir: Path) -> None:
+    """Refuse a new run into a folder that is not a folder, or that already holds a run's history.
+
+    Raises:
+        InputError: one sentence saying to use ``--resume`` or another ``--out``.
+    """
+    check_output_folder(run_dir, "run folder")
+    rows = history_rows(run_dir)
+    if rows:
+        raise InputError(f"run folder {run_dir} already holds a run ({rows} epoch(s) in {HISTORY_FILE}); use "
+                         f"--resume {run_dir} to continue it or choose a new --out")
+
+
+def claim_run_folder(run_dir: Path, new_run: bool) -> RunLock:
+    """Create and lock a run folder for this process; a new run also needs a folder without history.
+
+    Use as ``with claim_run_folder(out, new_run=not resume): ...``; the lock is held until the block ends.
+
+    Raises:
+        InputError: another run is writing there, or (``new_run``) a finished run's history is there.
+    """
+    run_dir = Path(run_dir)
+    check_output_folder(run_dir, "run folder")
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"run folder {run_dir} cannot be created ({exc.strerror or exc}); choose another --out") \
+            from None
+    lock = RunLock(run_dir).acquire()
+    if new_run:
+        try:
+            check_new_run_folder(run_dir)
+        except InputError:
+            lock.release()
+            raise
+    return lock
+
+
 def pid_alive(pid: int) -> bool:
     """Whether a process with this id is running (zombies count as gone)."""
     if pid <= 0:
@@ -201,8 +329,18 @@ def train_command(options: dict[str, Any]) -> list[str]:
 
 
 def launch_training(options: dict[str, Any]) -> subprocess.Popen[bytes]:
-    """Start a training run as a detached process that outlives the caller; its output goes to train.log."""
+    """Start a training run as a detached process that outlives the caller; its output goes to train.log.
+
+    Raises:
+        InputError: the run folder already holds a run, or another run is writing there.
+    """
     run_dir = Path(options["out"])
+    # Refused here too, before the status file is touched: a refused child would leave a finished run
+    # (or a running one) marked as this new, dead process's run.
+    check_new_run_folder(run_dir)
+    if run_folder_locked(run_dir):
+        raise InputError(f"run folder {run_dir} is being written by another training run; wait for it to end, "
+                         "stop it, or choose another run name")
     run_dir.mkdir(parents=True, exist_ok=True)
     with open(run_dir / LOG_FILE, "ab") as log:
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and module, arguments as a list
