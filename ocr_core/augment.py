@@ -3,6 +3,11 @@
 Pipelines are saved as albumentations JSON (``A.to_dict``); ``BottomEdgeOcclusion`` round-trips through
 that format once this module has been imported, because albumentations registers every transform class
 under ``module.ClassName`` when the class is defined.
+
+A loaded pipeline is checked before anything uses it (:func:`validate_pipeline`): transforms that need
+external data (reference images, templates, metadata) are refused, sizes and kernels must fit a crop,
+and the pipeline, every transform forced on, must turn a crop of the model input into a crop of the
+same shape, dtype and channels. The lab's Load and ``train --augment`` both go through it.
 """
 
 from __future__ import annotations
@@ -10,6 +15,8 @@ from __future__ import annotations
 import copy
 import json
 import math
+import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -246,13 +253,143 @@ def _build_pipeline(data: Any, source: str, hint: str) -> A.Compose:
     raise InputError(f"{source} did not produce an albumentations pipeline; {hint}.")
 
 
-def pipeline_from_dict(d: dict[str, Any]) -> A.Compose:
-    """Rebuild a Compose from an albumentations dict; raises InputError if it is not a pipeline."""
-    return _build_pipeline(d, "The pipeline dictionary", "build it with pipeline_to_dict or A.to_dict")
+# Transforms that read data besides the crop: reference images, templates, other samples, metadata.
+EXTERNAL_DATA_TRANSFORMS = frozenset({
+    "FDA", "HistogramMatching", "PixelDistributionAdaptation", "TemplateTransform", "Mosaic", "OverlayElements",
+    "TextImage", "CopyAndPaste",
+})
+_EXTERNAL_DATA_ATTRS = ("reference_images", "templates", "metadata_key", "template")
+# Parameters whose size is a pixel extent: a kernel or a hole larger than the crop only burns time (a
+# MedianBlur kernel of a million pixels runs for minutes), so they must fit the crop.
+_PIXEL_PARAM = re.compile(r"(blur|kernel|ksize|sigma|hole|radius|size|limit|height|width)", re.IGNORECASE)
+MAX_PARAM_VALUE = 100_000  # any other number above this is no augmentation setting
+PROBE_DRAWS = 3  # draws of the forced-on pipeline on the probe crop
 
 
-def load_pipeline(path: Path) -> A.Compose:
-    """Load an albumentations JSON pipeline from path; raises InputError naming the file on any problem."""
+def _leaves(transform: Any) -> Iterator[Any]:
+    children = getattr(transform, "transforms", None)
+    if children is not None and not isinstance(transform, A.BasicTransform):
+        for child in children:
+            yield from _leaves(child)
+    else:
+        yield transform
+
+
+def _numbers(value: Any) -> Iterator[float]:
+    if isinstance(value, bool):
+        return
+    if isinstance(value, (int, float)):
+        yield value
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _numbers(v)
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _numbers(v)
+
+
+def _forced_on(transform: Any) -> Any:
+    """A copy of a transform tree with every probability set to 1, so one draw exercises every transform."""
+    forced = copy.deepcopy(transform)
+    stack = [forced]
+    while stack:
+        node = stack.pop()
+        if hasattr(node, "p"):
+            node.p = 1.0
+        children = getattr(node, "transforms", None)
+        if children is not None and not isinstance(node, A.BasicTransform):
+            stack.extend(children)
+    return forced
+
+
+def _probe_crop(height: int, width: int) -> np.ndarray:
+    """A deterministic RGB uint8 crop with structure (gradients and noise), like a plate at the input size."""
+    rng = np.random.default_rng(0)
+    ys, xs = np.mgrid[0:height, 0:width]
+    base = ((xs * 255 // max(width - 1, 1) + ys * 97 // max(height - 1, 1)) % 256).astype(np.int16)
+    crop = np.stack([base, base[::-1, ::-1], (base * 3) % 256], axis=-1) + rng.integers(-20, 21, (height, width, 3))
+    return np.clip(crop, 0, 255).astype(np.uint8)
+
+
+def validate_pipeline(pipeline: A.BaseCompose, input_size: tuple[int, int] = (32, 128), source: str = "The pipeline",
+                      hint: str = "remove or change that transform") -> A.BaseCompose:
+    """Check that a pipeline can augment crops of ``input_size`` (height, width); return it unchanged.
+
+    Refused: transforms needing external data (:data:`EXTERNAL_DATA_TRANSFORMS`), kernel or hole sizes
+    larger than the crop, numbers above :data:`MAX_PARAM_VALUE`, and a pipeline that, with every
+    transform forced on, fails on a probe crop or changes its shape, dtype or channels (``Resize``,
+    ``ToGray`` to one channel, ``ToFloat`` ...).
+
+    Raises:
+        InputError: one sentence naming ``source`` and the transform.
+    """
+    height, width = int(input_size[0]), int(input_size[1])
+    largest = 2 * max(height, width) + 1
+    for leaf in _leaves(pipeline):
+        name = type(leaf).__name__
+        if name in EXTERNAL_DATA_TRANSFORMS or any(getattr(leaf, a, None) is not None for a in _EXTERNAL_DATA_ATTRS):
+            raise InputError(f"{source} uses {name}, which needs data besides the crop (reference images, templates "
+                             f"or metadata) that training and the lab cannot give it; {hint}.")
+        try:
+            params = leaf.to_dict_private() if hasattr(leaf, "to_dict_private") else {}
+        except Exception:  # noqa: BLE001 - a transform that cannot describe itself is probed below
+            params = {}
+        for key, value in params.items():
+            if key in ("__class_fullname__", "p") or "seed" in key:
+                continue
+            for number in _numbers(value):
+                if not math.isfinite(number) or abs(number) > MAX_PARAM_VALUE:
+                    raise InputError(f"{source} has {name} {key}={_short(value)}, which is no augmentation "
+                                     f"setting (numbers must be finite and at most {MAX_PARAM_VALUE:,}); {hint}.")
+                if _PIXEL_PARAM.search(key) and isinstance(number, int) and number > largest:
+                    raise InputError(f"{source} has {name} {key}={_short(value)}, larger than a {height}x{width} "
+                                     f"crop allows (at most {largest}); {hint}.")
+    crop = _probe_crop(height, width)
+    forced = _forced_on(pipeline)
+    # The forced-on copy runs step by step, so a failure names its transform; then a copy of the pipeline
+    # as it is (the caller's pipeline keeps its own random state).
+    for draw, candidate in enumerate([forced] * PROBE_DRAWS + [copy.deepcopy(pipeline)]):
+        if hasattr(candidate, "set_random_seed"):
+            candidate.set_random_seed(draw)
+        image = crop
+        steps = candidate.transforms if draw < PROBE_DRAWS else [candidate]
+        for step in steps:
+            try:
+                image = step(image=image)["image"]
+            except Exception as exc:  # noqa: BLE001 - albumentations and cv2 fail in many ways on bad settings
+                raise InputError(f"{source} fails on a {height}x{width} crop in {type(step).__name__} "
+                                 f"({_short_error(exc)}); {hint}.") from None
+            if not isinstance(image, np.ndarray) or image.shape != crop.shape or image.dtype != crop.dtype:
+                got = f"{image.dtype} {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
+                raise InputError(f"{source} turns a {height}x{width}x3 uint8 crop into {got} in "
+                                 f"{type(step).__name__}; a training pipeline must keep the crop's size, dtype and "
+                                 f"3 channels: {hint}.")
+    return pipeline
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(_json_ready(value)) if isinstance(value, (list, tuple, int, float)) else repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def pipeline_from_dict(d: dict[str, Any], input_size: tuple[int, int] | None = (32, 128)) -> A.Compose:
+    """Rebuild a Compose from an albumentations dict and check it on a crop of ``input_size``.
+
+    ``input_size=None`` skips the crop check (for dicts the lab itself built).
+
+    Raises:
+        InputError: it is not a pipeline, or it cannot augment such crops (:func:`validate_pipeline`).
+    """
+    source, hint = "The pipeline dictionary", "build it with pipeline_to_dict or A.to_dict"
+    pipeline = _build_pipeline(d, source, hint)
+    if input_size is not None:
+        validate_pipeline(pipeline, input_size, source, "remove or change that transform")
+    return pipeline
+
+
+def load_pipeline(path: Path, input_size: tuple[int, int] | None = None) -> A.Compose:
+    """Load an albumentations JSON pipeline from path and check it on a crop of ``input_size`` (default
+    32x128); raises InputError naming the file on any problem."""
     path = Path(path)
     hint = "re-save it with save_pipeline or A.save(pipeline, path)"
     if not path.exists():
@@ -270,7 +407,9 @@ def load_pipeline(path: Path) -> A.Compose:
             f"Augmentation pipeline file {path} is not valid JSON ({exc.msg} at line {exc.lineno}, column "
             f"{exc.colno}); fix the file or {hint}."
         ) from exc
-    return _build_pipeline(data, f"Augmentation pipeline file {path}", hint)
+    source = f"Augmentation pipeline file {path}"
+    pipeline = _build_pipeline(data, source, hint)
+    return validate_pipeline(pipeline, input_size or (32, 128), source, "remove or change that transform")
 
 
 def as_replay(pipeline: A.Compose, seed: int | None = None) -> A.ReplayCompose:
