@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,7 +74,10 @@ def sample_from_filename(path: Path) -> Sample:
 def _files_below(folder: Path, skipped: list[tuple[str, str]]) -> list[Path]:
     """Every file below ``folder`` in path order, hidden ones and those in hidden folders left out.
 
-    Folder links are not followed. A subfolder that cannot be read is added to ``skipped``.
+    Folder links and dangling file links are left out. An entry that cannot be examined (a link that
+    points to itself or loops, a permission error) or is not a regular file (a FIFO, socket or device
+    node, which reading would block on) is added to ``skipped`` with its reason, like a subfolder that
+    cannot be read: one bad entry never takes down the folder.
 
     Raises:
         InputError: ``folder`` itself cannot be read.
@@ -89,10 +93,17 @@ def _files_below(folder: Path, skipped: list[tuple[str, str]]) -> list[Path]:
                 for entry in entries:
                     if entry.name.startswith("."):
                         continue  # hidden files and folders: caches, temp files of an interrupted write
-                    if entry.is_dir(follow_symlinks=False):
-                        pending.append((entry.path, (*parts, entry.name)))
-                    elif entry.is_file():
-                        found.append((*parts, entry.name))
+                    try:
+                        if entry.is_dir(follow_symlinks=False):
+                            pending.append((entry.path, (*parts, entry.name)))
+                        elif entry.is_file():
+                            found.append((*parts, entry.name))
+                        else:
+                            why = _odd_entry(entry)
+                            if why:
+                                skipped.append((entry.path, why))
+                    except OSError as exc:  # a link to itself (ELOOP), an entry we may not stat
+                        skipped.append((entry.path, f"entry cannot be read ({exc.strerror or exc})"))
         except OSError as exc:
             why = exc.strerror or str(exc)
             if not parts:
@@ -100,6 +111,27 @@ def _files_below(folder: Path, skipped: list[tuple[str, str]]) -> list[Path]:
             skipped.append((directory, f"folder cannot be read ({why})"))
     found.sort()
     return [folder.joinpath(*parts) for parts in found]
+
+
+def _odd_entry(entry: os.DirEntry[str]) -> str:
+    """Why a folder entry that is neither a folder nor a file is skipped; "" for links left out on purpose."""
+    if entry.is_symlink():
+        try:
+            os.stat(entry.path)
+        except FileNotFoundError:
+            return ""  # a dangling link: nothing there, left out like before
+        except OSError as exc:
+            return f"link cannot be followed ({exc.strerror or exc})"
+        if entry.is_dir():
+            return ""  # folder links are not followed
+    mode = entry.stat().st_mode
+    if stat.S_ISFIFO(mode):
+        return "a FIFO, not a regular file"
+    if stat.S_ISSOCK(mode):
+        return "a socket, not a regular file"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device node, not a regular file"
+    return "not a regular file"
 
 
 def _list_folder(folder: Path) -> SourceListing:
