@@ -247,11 +247,13 @@ def filter_frame(
         error_types: keep samples with at least one edit of one of these kinds.
         confusion: keep samples whose alignment contains ``true -> pred``.
         cer_range: inclusive CER bounds.
-        confidence_range: inclusive confidence bounds.
+        confidence_range: inclusive confidence bounds; rows whose confidence is NaN (a model with NaN
+            outputs) always pass, so a NaN never hides a row.
         correctness: ``all``, ``correct`` or ``wrong``.
         confident_wrong: when set, keep wrong samples with confidence at least this (label-error candidates).
     """
-    mask = frame["cer"].between(*cer_range) & frame["confidence"].between(*confidence_range)
+    confidence = frame["confidence"]
+    mask = frame["cer"].between(*cer_range) & (confidence.between(*confidence_range) | confidence.isna())
     if provinces:
         mask &= frame["province"].isin(list(provinces))
     if lengths:
