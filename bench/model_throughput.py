@@ -1,11 +1,14 @@
-"""Inference throughput of each architecture: forward passes on uint8 batches, median of several runs.
+"""Inference throughput of each architecture: preprocessing plus forward passes, median of several runs.
 
-    python bench/model_throughput.py [--threads 2] [--batch-sizes 32,64,256] [--crops 1024] [--repeats 3] [--device cpu]
+    python bench/model_throughput.py [--threads 2] [--batch-sizes 32,64,256] [--crops 1024] [--repeats 3]
+                                     [--device cpu] [--archs small,crnn_shi] [--forms served,stored]
 
-Each architecture is timed as the scorer serves it (batch norms folded into the convolutions, crops fed as
-an NHWC view, channels_last on CUDA) and as stored in its checkpoint (not folded), at each batch size, on
-the same random crops. The default CPU inference batch (``ocr_core.device.default_batch_size``) was
-chosen from this table.
+Each architecture is timed as the scorer serves it (batch norms folded into the convolutions,
+channels_last on CUDA) and as stored in its checkpoint (not folded), at each batch size, on random
+uint8 RGB crops at its own input size, turned into its input by ``ocr_core.preprocess.to_model_input``
+(grey or colour, its normalization) inside the timed loop, as the scorer does. Output layers are sized
+for the plates vocabulary (CTC) or the arch's positions (fixed heads). The default CPU inference batch
+(``ocr_core.device.default_batch_size``) was chosen from this table.
 """
 
 from __future__ import annotations
@@ -18,25 +21,37 @@ import time
 import torch
 
 from ocr_core.device import pick_device
-from ocr_core.models import ARCHITECTURES, build_model, fuse_conv_batchnorm
+from ocr_core.heads import CTCHead, FixedHead
+from ocr_core.models import ARCHITECTURES, arch_spec, build_model, fuse_conv_batchnorm
+from ocr_core.preprocess import InputSpec, to_model_input
 from ocr_core.vocab import Vocab
 
 
-def images_per_second(model: torch.nn.Module, crops: torch.Tensor, batch_size: int, device: torch.device,
-                      repeats: int) -> float:
-    """Median img/s over ``repeats`` passes through ``crops`` in batches of ``batch_size``."""
-    batches = [crops[i:i + batch_size].permute(0, 3, 1, 2) for i in range(0, len(crops), batch_size)]
-    if device.type == "cuda":
-        batches = [b.contiguous(memory_format=torch.channels_last) for b in batches]
+def output_classes(arch: str) -> int | tuple[int, ...]:
+    """The output layer sizes the bench builds ``arch`` with: the plates vocabulary, or its fixed positions."""
+    spec = arch_spec(arch)
+    chars = Vocab.preset("plates").chars
+    if spec.head == "ctc":
+        return CTCHead(chars).output_classes
+    ascii_chars = "".join(c for c in chars if c.isascii())
+    first = "".join(c for c in chars if not c.isascii()) if spec.separate_first else ""
+    return FixedHead(ascii_chars, spec.positions or 7, first).output_classes
+
+
+def images_per_second(model: torch.nn.Module, crops: torch.Tensor, spec: InputSpec, batch_size: int,
+                      device: torch.device, repeats: int) -> float:
+    """Median img/s over ``repeats`` passes through ``crops`` (uint8 NHWC) in batches of ``batch_size``."""
+    batches = [crops[i:i + batch_size] for i in range(0, len(crops), batch_size)]
+    channels_last = device.type == "cuda"
     rates = []
     with torch.inference_mode():
-        model(batches[0])  # warm-up: allocator and oneDNN kernel selection
+        model(to_model_input(batches[0], spec, channels_last=channels_last))  # warm-up: allocator, kernel choice
         for _ in range(repeats):
             if device.type == "cuda":
                 torch.cuda.synchronize()
             start = time.perf_counter()
             for batch in batches:
-                model(batch)
+                model(to_model_input(batch, spec, channels_last=channels_last))
             if device.type == "cuda":
                 torch.cuda.synchronize()
             rates.append(len(crops) / (time.perf_counter() - start))
@@ -51,25 +66,38 @@ def main() -> None:
     parser.add_argument("--crops", type=int, default=1024, help="random crops per pass (default 1024)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--archs", default=",".join(ARCHITECTURES), help="comma-separated (default: all)")
+    parser.add_argument("--forms", default="served,stored", help="served (folded), stored, or both")
     args = parser.parse_args()
+    archs = [a for a in args.archs.split(",") if a]
+    unknown = [a for a in archs if a not in ARCHITECTURES]
+    if unknown:
+        parser.error(f"unknown architectures {unknown}; choose from {', '.join(ARCHITECTURES)}")
+    forms = [f for f in args.forms.split(",") if f]
+    if not forms or set(forms) - {"served", "stored"}:
+        parser.error(f"--forms must list served and/or stored, not {args.forms!r}")
     try:
         batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
     except ValueError:
         parser.error(f"--batch-sizes must be comma-separated integers, not {args.batch_sizes!r}")
     torch.set_num_threads(args.threads)
     device = pick_device(args.device)
-    torch.manual_seed(0)
-    crops = torch.randint(0, 256, (args.crops, 32, 128, 3), dtype=torch.uint8, device=device)
     print(f"device={device} threads={args.threads} crops={args.crops} repeats={args.repeats} (median)")
-    print(f"{'arch':<12} {'params':>10} {'model':<8} {'batch':>6} {'img/s':>8}")
-    for arch in ARCHITECTURES:
-        stored = build_model(arch, Vocab.preset("plates").num_classes).to(device).eval()
+    print(f"{'arch':<15} {'params':>11} {'input':<9} {'model':<8} {'batch':>6} {'img/s':>8}")
+    for arch in archs:
+        spec = arch_spec(arch).input
+        torch.manual_seed(0)
+        crops = torch.randint(0, 256, (args.crops, spec.height, spec.width, 3), dtype=torch.uint8, device=device)
+        stored = build_model(arch, output_classes(arch)).to(device).eval()
         params = sum(p.numel() for p in stored.parameters())
-        served = fuse_conv_batchnorm(copy.deepcopy(stored))
-        for form, model in (("served", served), ("stored", stored)):
+        models = {"stored": stored}
+        if "served" in forms:
+            models["served"] = fuse_conv_batchnorm(copy.deepcopy(stored))
+        size = f"{spec.channels}x{spec.height}x{spec.width}"
+        for form in forms:
             for batch_size in batch_sizes:
-                rate = images_per_second(model, crops, batch_size, device, args.repeats)
-                print(f"{arch:<12} {params:>10,} {form:<8} {batch_size:>6} {rate:>8.0f}", flush=True)
+                rate = images_per_second(models[form], crops, spec, batch_size, device, args.repeats)
+                print(f"{arch:<15} {params:>11,} {size:<9} {form:<8} {batch_size:>6} {rate:>8.0f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -66,7 +66,7 @@ class _SequenceReader(nn.Module):
 
 def _ctc_classes(num_classes: int | tuple[int, ...], name: str) -> int:
     if not isinstance(num_classes, int):
-        raise ValueError(f"{name} is a CTC model; it needs an int number of output classes")
+        raise TypeError(f"{name} is a CTC model; it needs an int number of output classes")
     return num_classes
 
 

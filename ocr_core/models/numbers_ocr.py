@@ -69,7 +69,7 @@ class SimpleNumbersOCR(nn.Module):
         self.hieroglyphs_cls = nn.Linear(features, first)
         self.other_cls = nn.Linear(features, other)
 
-    def _features(self, config: NumbersOCRConfig) -> int:  # noqa: ARG002 - the LSTM variant reads it
+    def _features(self, config: NumbersOCRConfig) -> int:  # the LSTM variant reads the config
         return 256
 
     def _sequence(self, x: torch.Tensor) -> torch.Tensor:

@@ -125,7 +125,7 @@ class ResNet18GRU(nn.Module):
     def __init__(self, config: ResNet18GRUConfig, num_classes: int) -> None:
         super().__init__()
         if not isinstance(num_classes, int):
-            raise ValueError("resnet18_gru is a CTC model; it needs an int number of output classes")
+            raise TypeError("resnet18_gru is a CTC model; it needs an int number of output classes")
         self.features_extractor = FeatureExtractor(tuple(config.cnn_input_size), config.cnn_output_len,
                                                    config.in_channels)
         self.sequence_predictor = SequencePredictor(self.features_extractor.num_output_features,

@@ -14,6 +14,7 @@ weights were trained on it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 import torch
 from torch import nn
@@ -64,6 +65,9 @@ class CNN(nn.Module):
     def __init__(self, config: ResNetBiLSTMConfig) -> None:
         super().__init__()
         w = config.widths
+        if len(w) != 5 or any(a == b for a, b in pairwise(w)):
+            # A stage's first block strides by 2 and only has a (strided) shortcut when its width changes.
+            raise ValueError(f"resnet_bilstm needs 5 stage widths, each different from the one before, not {list(w)}")
         self.start = ResNetBlock(config.in_channels, w[0], 7, 1, 0, 0.0)
         self.maxpool = nn.MaxPool2d(3, 2, 1)
         self.blocks1 = nn.ModuleList([ResNetBlock(w[0], w[0], padding=1, dropout=config.dropout)
@@ -115,7 +119,7 @@ class ResNetBiLSTM(nn.Module):
     def __init__(self, config: ResNetBiLSTMConfig, num_classes: int) -> None:
         super().__init__()
         if not isinstance(num_classes, int):
-            raise ValueError("resnet_bilstm is a CTC model; it needs an int number of output classes")
+            raise TypeError("resnet_bilstm is a CTC model; it needs an int number of output classes")
         t = config.time_feature_count
         self.feature_extractor = CNN(config)
         self.avg_pool = nn.AdaptiveAvgPool2d((t, t))
