@@ -12,14 +12,18 @@ Settings are a plain dict, JSON-able and kept in ``st.session_state``::
 from __future__ import annotations
 
 import copy
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import albumentations as A
 import cv2
+import numpy as np
 
-from ocr_core.augment import SEED_NOISE_STD_RANGE, BottomEdgeOcclusion, pipeline_from_dict, pipeline_to_dict
+from ocr_core.augment import (
+    SEED_NOISE_STD_RANGE, BottomEdgeOcclusion, as_replay, pipeline_from_dict, pipeline_to_dict,
+)
 
 WIDGET_KINDS = ("float", "int", "float_range", "int_range", "choice", "bool", "gray")
 KEY_PREFIX = "aug"
@@ -327,3 +331,24 @@ def format_draw(described: list[dict[str, Any]]) -> list[str]:
                  if (text := _format_value(k, v)) is not None]
         lines.append(item["name"] + (": " + ", ".join(shown) if shown else ""))
     return lines
+
+
+def distinct_draws(pipeline: A.Compose, image: np.ndarray, n: int, seed: int, tries: int = 12) -> list[dict[str, Any]]:
+    """``n`` replayed draws of ``pipeline`` on ``image`` (ReplayCompose results), reproducible for a seed.
+
+    A draw that equals the image or an earlier draw (a pipeline whose transforms all missed their
+    probability) is drawn again, up to ``tries`` times, so a row of previews shows ``n`` different
+    outcomes wherever the pipeline can give them.
+    """
+    replay = as_replay(pipeline, seed=seed)
+    seen = {hashlib.sha1(image.tobytes()).digest()}
+    results: list[dict[str, Any]] = []
+    for _ in range(n):
+        for _ in range(tries):
+            result = replay(image=image)
+            digest = hashlib.sha1(result["image"].tobytes()).digest()
+            if digest not in seen:
+                break
+        seen.add(digest)
+        results.append(result)
+    return results

@@ -28,7 +28,7 @@ import torch
 
 from ocr_core import workspace
 from ocr_core.analysis import edit_table
-from ocr_core.augment import as_replay, describe_replay
+from ocr_core.augment import describe_replay
 from ocr_core.checkpoint import LoadedModel, freeze_for_inference, load_model, store_uploaded_checkpoint
 from ocr_core.data.dataset import PlateDataset, decode_listing, skipped_summary
 from ocr_core.data.sources import Sample, list_source, load_crop
@@ -44,12 +44,12 @@ from ocr_core.score import (
     write_frame_atomic,
 )
 
-from augment_spec import format_draw
-
+from augment_spec import distinct_draws, format_draw
 from choices import (  # noqa: F401 - re-exported: the pages reach the sidebar's choices through loaders
     EMBEDDED, OTHER, Selection, checkpoint_options, current_selection, dataset_label, dataset_options,
     upload_limit_mb,
 )
+
 ProgressFn = Callable[[int, int], None]
 
 
@@ -348,14 +348,13 @@ class Draws:
 @st.cache_data(max_entries=512, show_spinner=False)
 def augmented_draws(key: str, sample_id: int, settings_json: str, draws: int,  # noqa: ARG001
                     _scored: Scored, _pipeline: Any) -> Draws:
-    """``draws`` replays of the pipeline on a sample (seeded by the sample id) with predictions.
+    """``draws`` different replays of the pipeline on a sample (seeded by the sample id) with predictions.
 
     Cached by score key, sample and the pipeline's settings (``settings_json``), which fully define
     ``_pipeline``: the same settings always give the same draws.
     """
-    replay = as_replay(_pipeline, seed=int(sample_id))
     image = input_crop(_scored.dataset, sample_id)
-    results = [replay(image=image) for _ in range(draws)]
+    results = distinct_draws(_pipeline, image, draws, seed=int(sample_id))
     with torch.inference_mode():
         preds, confs = predict_images(_scored.loaded, np.stack([r["image"] for r in results]))
     return Draws([r["image"] for r in results], list(preds), [float(c) for c in confs],

@@ -125,7 +125,7 @@ def gallery(
                     st.caption(caption(row))
                 if on_inspect is not None:
                     st.button("Inspect", key=f"{key}:inspect:{int(row['sample'])}", on_click=on_inspect,
-                              args=(int(row["sample"]),), help="show this sample in the detail view below")
+                              args=(int(row["sample"]),), help="open this sample's detail: a large crop, probabilities, alternative readings, augmented draws")
 
 
 def empty_state(message: str) -> None:

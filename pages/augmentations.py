@@ -17,7 +17,7 @@ import torch
 from ocr_core import workspace
 from ocr_core.analysis import rank_worst
 from ocr_core.augment import (
-    as_replay, describe_replay, load_pipeline, pipeline_from_dict, pipeline_to_dict, save_pipeline,
+    describe_replay, load_pipeline, pipeline_from_dict, pipeline_to_dict, save_pipeline,
 )
 from ocr_core.errors import InputError
 from ocr_core.score import predict_images
@@ -112,12 +112,11 @@ def draw_grid_ui(scored: loaders.Scored, pipeline, samples: list[int], draws: in
     """Each sample, then ``draws`` augmented versions with the parameters drawn and the model's reading."""
     frame = scored.frame
     frame = frame.loc[frame["sample"].isin(samples), ["sample", "label", "pred"]].set_index("sample")
-    replay = as_replay(pipeline, seed=seed)
     images, records = [], []
     for sample in samples:
         image = loaders.input_crop(scored.dataset, sample)
-        for _ in range(draws):
-            result = replay(image=image)
+        # Seeded by the sample and the "New draws" count: reproducible, and each draw differs from the others.
+        for result in augment_spec.distinct_draws(pipeline, image, draws, seed=seed * 1_000_003 + int(sample)):
             images.append(result["image"])
             records.append(augment_spec.format_draw(describe_replay(result["replay"])))
     if not images:

@@ -18,6 +18,7 @@ import widgets
 
 DETAIL_KEY = "worst_detail"
 PAGE_KEY = "worst_page"
+OPEN_KEY = "worst_detail_open"
 
 
 def filters_ui(scored: loaders.Scored) -> dict:
@@ -67,9 +68,10 @@ def paging_ui(n: int) -> tuple[int, int]:
 
 
 def inspect(sample: int) -> None:
-    """Card button callback: show this sample in the detail view."""
+    """Card button callback: open this sample's detail in a dialog over the gallery, where the eye is."""
     st.session_state[DETAIL_KEY] = sample
 
+    st.session_state[OPEN_KEY] = True
 
 def export_ui(rows: pd.DataFrame) -> None:
     """Download the filtered rows as CSV (UTF-8 with BOM so spreadsheets read the Chinese glyphs)."""
@@ -119,8 +121,7 @@ def augmented_ui(scored: loaders.Scored, sample: int, draws: int = 4) -> None:
 
 
 def detail_ui(scored: loaders.Scored, rows: pd.DataFrame) -> None:
-    """A large image, the CTC heatmap, alternative readings and augmented draws of one sample."""
-    st.subheader("Sample detail")
+    """A large image, the probability heatmap, alternative readings and augmented draws of one sample."""
     ids = rows["sample"].astype(int).tolist()
     if st.session_state.get(DETAIL_KEY) not in ids:
         st.session_state[DETAIL_KEY] = ids[0]
@@ -144,6 +145,12 @@ def main() -> None:
     scored = loaders.scored_or_stop()
     options = filters_ui(scored)
     rows = rank_worst(filter_frame(scored.frame, scored.edits, **options))
+@st.dialog("Sample detail", width="large")
+def detail_dialog(scored: loaders.Scored, rows: pd.DataFrame) -> None:
+    """The detail view as a dialog: opened by a card's Inspect button (the sample box inside steps through)."""
+    detail_ui(scored, rows)
+
+
     head = st.columns([3, 1])
     head[0].markdown(f"**{len(rows):,}** of {len(scored.frame):,} samples match, worst first "
                      "(highest CER; ties: most confident first).")
@@ -155,8 +162,8 @@ def main() -> None:
     st.markdown(widgets.legend_html(), unsafe_allow_html=True)
     size, start = paging_ui(len(rows))
     widgets.gallery(rows.iloc[start:start + size], scored.dataset, on_inspect=inspect, key="worst")
-    st.divider()
-    detail_ui(scored, rows)
+    if st.session_state.pop(OPEN_KEY, False):
+        detail_dialog(scored, rows)
 
 
 main()

@@ -139,10 +139,9 @@ def test_bad_paths_show_a_message_not_a_traceback(app, env):
 def test_worst_predictions_gallery_filters_and_detail(app):
     at = open_page(app, "worst")
     cards = at.get("image")
-    assert len(cards) >= 12 + 1 + 4  # a page of cards, the detail image, four augmented draws
+    assert len(cards) >= 12  # a page of cards
     diff = " ".join(m.value for m in at.markdown)
     assert "CER" in diff and "conf" in diff and "background:#" in diff
-    assert at.get("plotly_chart"), "the per-time-step heatmap"
     assert at.get("download_button")
     assert any("samples match" in m.value for m in at.markdown)
 
@@ -151,6 +150,8 @@ def test_worst_predictions_gallery_filters_and_detail(app):
     inspect[3].click().run()
     assert_clean(at)
     assert at.selectbox(key="worst_detail").value == target
+    assert at.get("plotly_chart"), "the per-time-step heatmap"
+    assert len(at.get("image")) >= len(cards) + 1 + 4  # the detail image and four augmented draws
 
     at.multiselect(key="worst_lengths").set_value([8]).run()  # green plates only
     assert_clean(at)

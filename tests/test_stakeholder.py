@@ -225,3 +225,45 @@ def test_train_log_has_no_best_accuracy_for_a_run_stopped_before_its_first_epoch
     assert cli.main(["train", "--resume", str(tmp_path)]) == 0
     line = capsys.readouterr().out.strip().splitlines()[-1]
     assert "-1.0000" not in line and line.startswith("stopped: best val_accuracy=none"), line
+
+
+# ---- Worst predictions: Inspect opens the detail where the eye is (defect 6), distinct draws (defect 8) --
+
+def test_inspect_opens_the_detail_in_a_dialog_with_distinct_draws(app, env):
+    at = open_page(app, "worst")
+    assert not _blocks(at, "dialog"), "no dialog before Inspect"
+    inspect = [b for b in at.button if b.key and b.key.startswith("worst:inspect:")]
+    target = int(inspect[5].key.rsplit(":", 1)[1])
+    inspect[5].click().run()
+    assert_clean(at)
+    dialogs = _blocks(at, "dialog")
+    assert len(dialogs) == 1, "Inspect opens the detail as a dialog over the gallery"
+    dialog = dialogs[0]
+    assert dialog.selectbox(key="worst_detail").value == target
+    at.run()  # any other interaction closes it
+    assert not _blocks(at, "dialog")
+
+    # Samples 0 and 2 drew "no transform applied" twice among four when draws were only seeded by the id.
+    for sample in (0, 2):
+        at.session_state["worst_detail"], at.session_state["worst_detail_open"] = sample, True
+        at.run()
+        assert_clean(at)
+        (dialog,) = _blocks(at, "dialog")
+        urls = [img.url for element in dialog.get("image") for img in element.proto.imgs]
+        draws = urls[1:]  # the large crop, then the augmented draws
+        assert len(draws) == 4 and len(set(draws)) == 4, f"sample {sample}: four different augmented draws"
+
+
+@pytest.mark.parametrize("seed", [0, 2, 3, 5])
+def test_augmented_draws_differ_from_each_other_and_repeat_for_a_seed(seed):
+    """Seeds 0, 2, 3 and 5 gave the default pipeline's "no transform applied" draw twice or more in four."""
+    sys.path.insert(0, str(ROOT / "app"))
+    import augment_spec
+
+    pipeline = augment_spec.build_pipeline(augment_spec.default_settings())
+    image = np.random.default_rng(0).integers(0, 255, (32, 128, 3), dtype=np.uint8)
+    draws = [r["image"] for r in augment_spec.distinct_draws(pipeline, image, 4, seed=seed)]
+    digests = {d.tobytes() for d in draws} | {image.tobytes()}
+    assert len(digests) == 5, "four draws, none equal to another or to the original"
+    again = [r["image"] for r in augment_spec.distinct_draws(pipeline, image, 4, seed=seed)]
+    assert all(np.array_equal(a, b) for a, b in zip(draws, again)), "reproducible"
