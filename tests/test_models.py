@@ -16,7 +16,9 @@ from ocr_core.vocab import Vocab
 def _trained_looking(arch: str, num_classes: int) -> nn.Module:
     """A model whose batch norms have non-trivial statistics, as after training (fresh ones are identities)."""
     torch.manual_seed(0)
-    model = build_model(arch, num_classes)
+    spec = ARCHITECTURES[arch]
+    # Fixed heads take one class count per position (any equal counts fit every fixed arch).
+    model = build_model(arch, num_classes if spec.head == "ctc" else (num_classes,) * spec.positions)
     for module in model.modules():
         if isinstance(module, nn.BatchNorm2d):
             module.running_mean.uniform_(-0.5, 0.5)
@@ -26,12 +28,17 @@ def _trained_looking(arch: str, num_classes: int) -> nn.Module:
     return model.eval()
 
 
+# Seed 004's CRNNs put batch norms after a ReLU; those cannot be folded into the conv before them.
+UNFOLDABLE_NORMS = {"crnn_shi": 2, "crnn_compact": 3, "crnn_fixed": 2}
+
+
 @pytest.mark.parametrize("arch", list(ARCHITECTURES))
 def test_fusion_removes_every_batch_norm_and_keeps_the_logits(arch):
     model = _trained_looking(arch, 12)
     fused = fuse_conv_batchnorm(copy.deepcopy(model))
-    assert not any(isinstance(m, nn.BatchNorm2d) for m in fused.modules())
-    images = torch.rand(4, 3, 32, 128)
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in fused.modules()) == UNFOLDABLE_NORMS.get(arch, 0)
+    spec = ARCHITECTURES[arch].input
+    images = torch.rand(4, spec.channels, spec.height, spec.width)
     with torch.inference_mode():
         expected, got = model(images), fused(images)
     assert got.shape == expected.shape

@@ -210,7 +210,8 @@ def test_imported_checkpoint_reads_as_the_notebook(arch, tmp_path):
     assert len(set(readings)) > 1 and all(readings), readings
 
 
-@pytest.mark.parametrize("arch", ["crnn_fixed", "cnn_fixed", "resnet18_gru"])
+@pytest.mark.parametrize("arch", [pytest.param(a, marks=pytest.mark.slow) if a == "resnet_bilstm" else a
+                                  for a in SEED_ONLY])  # a 146 MB checkpoint written, validated and read back
 def test_imported_checkpoint_loads_in_platelens(arch, tmp_path):
     """Saved and served by the loader the scorer uses (batch norms folded), it gives the same logits."""
     crops = _crops(arch, 3)
@@ -220,9 +221,10 @@ def test_imported_checkpoint_loads_in_platelens(arch, tmp_path):
     save_checkpoint(checkpoint, out)
     expected, _, _ = _ours(checkpoint, crops)
     loaded = load_model(out)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in loaded.model.modules()) or arch.startswith("crnn_")
     with torch.no_grad():
         got = loaded.model(to_model_input(crops, loaded.input))
-    assert torch.allclose(got, expected, atol=1e-4, rtol=1e-4)
+    assert torch.allclose(got, expected, atol=1e-4, rtol=1e-4), (got - expected).abs().max()
 
 
 def test_seed003_lightning_keys_may_be_prefixed(tmp_path):

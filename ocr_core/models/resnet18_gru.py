@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 
 @dataclass(frozen=True)
@@ -38,13 +39,20 @@ class BasicBlock(nn.Module):
     def __init__(self, inplanes: int, planes: int, stride: int = 1) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
+        self.bn1: nn.Module = nn.BatchNorm2d(planes)  # nn.Identity once folded (fuse_batchnorm)
         self.relu = nn.ReLU(inplace=True)
         self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
+        self.bn2: nn.Module = nn.BatchNorm2d(planes)
         self.downsample: nn.Sequential | None = None
         if stride != 1 or inplanes != planes:
             self.downsample = nn.Sequential(nn.Conv2d(inplanes, planes, 1, stride, bias=False), nn.BatchNorm2d(planes))
+
+    def fuse_batchnorm(self) -> None:
+        """Fold the eval-mode batch norms into their convs (``ocr_core.models.fuse_conv_batchnorm`` calls this)."""
+        for conv, norm in (("conv1", "bn1"), ("conv2", "bn2")):
+            if isinstance(getattr(self, norm), nn.BatchNorm2d):
+                setattr(self, conv, fuse_conv_bn_eval(getattr(self, conv), getattr(self, norm)))
+                setattr(self, norm, nn.Identity())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x))."""

@@ -18,6 +18,7 @@ from itertools import pairwise
 
 import torch
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ class ResNetBlock(nn.Module):
                  padding: int = 0, dropout: float = 0.15) -> None:
         super().__init__()
         self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding, bias=False)
-        self.bn = nn.BatchNorm2d(out_channels)
+        self.bn: nn.Module = nn.BatchNorm2d(out_channels)  # nn.Identity once folded (fuse_batchnorm)
         self.relu = nn.LeakyReLU()
         self.dropout = nn.Dropout(dropout)
         # The notebook always strides this shortcut by 2, also in the stem where it is never used;
@@ -48,6 +49,12 @@ class ResNetBlock(nn.Module):
         self.downsample: nn.Conv2d | None = None
         if in_channels != out_channels:
             self.downsample = nn.Conv2d(in_channels, out_channels, 1, stride=2)
+
+    def fuse_batchnorm(self) -> None:
+        """Fold the eval-mode batch norm into the conv (``ocr_core.models.fuse_conv_batchnorm`` calls this)."""
+        if isinstance(self.bn, nn.BatchNorm2d):
+            self.conv = fuse_conv_bn_eval(self.conv, self.bn)
+            self.bn = nn.Identity()
 
     def forward(self, x: torch.Tensor, identity: bool = True) -> torch.Tensor:
         """The block's output; ``identity=False`` (the stem) skips the residual."""
