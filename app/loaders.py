@@ -226,6 +226,14 @@ def _score_key(
 
 
 def score_frame(checkpoint: str, loaded: LoadedModel, data: PlateDataset) -> tuple[str, pd.DataFrame]:
+def _own_paths(frame: pd.DataFrame, data: PlateDataset) -> pd.DataFrame:
+    # The disk cache is keyed by the files, not by the path that reached them (a symlink, a relative path),
+    # so a cached frame may spell its paths another way; Compare joins frames on them: use this dataset's.
+    if len(frame) and frame["path"].iat[0] != data.samples[int(frame["sample"].iat[0])].path:
+        frame = frame.assign(path=[data.samples[int(i)].path for i in frame["sample"]])
+    return frame
+
+
     """The cache key and score frame of a checkpoint on a dataset: read from disk, or scored with progress."""
     stat = Path(checkpoint).stat()
     key = _score_key(str(Path(checkpoint).resolve()), stat.st_mtime_ns, data, data.fingerprint())
@@ -233,7 +241,7 @@ def score_frame(checkpoint: str, loaded: LoadedModel, data: PlateDataset) -> tup
     if path.is_file():
         frame = _read_frame(str(path), path.stat().st_mtime_ns)
         if frame is not None:
-            return key, frame
+            return key, _own_paths(frame, data)
     with _lock(f"score:{key}"):
         if not path.is_file():
             with progress_bar(f"Scoring {len(data):,} plates with {Path(checkpoint).name}") as report:
@@ -244,7 +252,7 @@ def score_frame(checkpoint: str, loaded: LoadedModel, data: PlateDataset) -> tup
     frame = _read_frame(str(path), path.stat().st_mtime_ns)
     if frame is None:
         raise InputError(f"the score cache {path} could not be read back; delete it and reload the page")
-    return key, frame
+    return key, _own_paths(frame, data)
 
 
 @st.cache_data(max_entries=128, show_spinner=False)

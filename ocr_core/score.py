@@ -195,10 +195,12 @@ def score_cache_key(checkpoint_path: str | Path, dataset: PlateDataset) -> str:
     frame's schema (``ocr_core.frame.SCHEMA_VERSION``) changes."""
     digest = hashlib.sha1(f"schema {SCHEMA_VERSION};".encode())
     digest.update(file_fingerprint(checkpoint_path).encode())
-    digest.update(dataset.fingerprint().encode())
+    # Each sample by its label and the file itself (device, inode, size, mtime: os.stat follows links), not by
+    # the path string that reached it: one folder seen through a symlink, or a relative and an absolute path,
+    # is the same data and finds the same cache entry.
     for sample in dataset.samples:
         stat = os.stat(sample.path)
-        digest.update(f"{stat.st_size}:{stat.st_mtime_ns};".encode())
+        digest.update(f"{sample.label}\t{stat.st_dev}:{stat.st_ino}:{stat.st_size}:{stat.st_mtime_ns};".encode())
     return digest.hexdigest()[:20]
 
 

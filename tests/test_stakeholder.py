@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import streamlit as st
 import torch
@@ -23,6 +24,7 @@ from streamlit.testing.v1 import AppTest
 
 from ocr_core import workspace
 from ocr_core.atomic import write_json_atomic
+from ocr_core.data import synth
 from ocr_core.runs import OPTIONS_FILE, append_history, write_progress, write_status
 
 from test_app_pages import MAIN, OTHER, ROOT, app, assert_clean, env, open_page  # noqa: F401 - fixtures
@@ -267,3 +269,44 @@ def test_augmented_draws_differ_from_each_other_and_repeat_for_a_seed(seed):
     assert len(digests) == 5, "four draws, none equal to another or to the original"
     again = [r["image"] for r in augment_spec.distinct_draws(pipeline, image, 4, seed=seed)]
     assert all(np.array_equal(a, b) for a, b in zip(draws, again)), "reproducible"
+
+
+# ---- the score cache is keyed by the files, not the path string (defect 11) ----------------------------
+
+def test_one_folder_through_a_symlink_is_scored_once(app, env):
+    real = workspace.datasets_dir() / "linked-real"
+    if not real.exists():
+        synth.generate(real, 24, seed=3, styles=("ccpd",))
+    link = env.workspace / "linked-alias"
+    if not link.exists():
+        link.symlink_to(real, target_is_directory=True)
+    scores = env.workspace / "scores"
+    at = open_page(app, "overview")
+    at.sidebar.selectbox(key="dataset").set_value(OTHER).run()
+    at.sidebar.text_input(key="dataset_path").set_value(str(real)).run()
+    assert_clean(at)
+    before = set(scores.glob("*.parquet"))
+    st.cache_data.clear()
+    st.cache_resource.clear()  # as after a restart: the decoded dataset is not shared with the next path
+    at.sidebar.text_input(key="dataset_path").set_value(str(link)).run()
+    assert_clean(at)
+    assert set(scores.glob("*.parquet")) == before, "the same folder through a symlink is scored again"
+    assert {m.label: m.value for m in at.metric}["Samples"] == "24"
+
+
+def test_a_cached_frame_carries_the_paths_of_the_dataset_it_was_asked_for(tmp_path):
+    """Compare joins A and B by path, so a frame cached under the real path must show the link's paths."""
+    sys.path.insert(0, str(ROOT / "app"))
+    import loaders
+    from ocr_core.data.dataset import decode_listing
+    from ocr_core.data.sources import list_source
+    from ocr_core.score import score_cache_key
+
+    real = tmp_path / "real"
+    synth.generate(real, 6, seed=4, styles=("ccpd",))
+    (tmp_path / "link").symlink_to(real, target_is_directory=True)
+    via_real, via_link = (decode_listing(list_source(p), (32, 128)) for p in (real, tmp_path / "link"))
+    frame = pd.DataFrame({"sample": range(6), "path": [s.path for s in via_real.samples]})
+    assert loaders._own_paths(frame, via_link)["path"].tolist() == [s.path for s in via_link.samples]
+    checkpoint = ROOT / "ocr_core" / "assets" / "demo.pt"
+    assert score_cache_key(checkpoint, via_real) == score_cache_key(checkpoint, via_link)
