@@ -225,7 +225,6 @@ def _score_key(
     return score_cache_key(checkpoint, _dataset)
 
 
-def score_frame(checkpoint: str, loaded: LoadedModel, data: PlateDataset) -> tuple[str, pd.DataFrame]:
 def _own_paths(frame: pd.DataFrame, data: PlateDataset) -> pd.DataFrame:
     # The disk cache is keyed by the files, not by the path that reached them (a symlink, a relative path),
     # so a cached frame may spell its paths another way; Compare joins frames on them: use this dataset's.
@@ -234,6 +233,7 @@ def _own_paths(frame: pd.DataFrame, data: PlateDataset) -> pd.DataFrame:
     return frame
 
 
+def score_frame(checkpoint: str, loaded: LoadedModel, data: PlateDataset) -> tuple[str, pd.DataFrame]:
     """The cache key and score frame of a checkpoint on a dataset: read from disk, or scored with progress."""
     stat = Path(checkpoint).stat()
     key = _score_key(str(Path(checkpoint).resolve()), stat.st_mtime_ns, data, data.fingerprint())
@@ -302,7 +302,31 @@ def scored_or_stop(checkpoint: str | None = None, dataset_spec: str | None = Non
         st.stop()
     if result.dataset.skipped:
         st.warning(f"{dataset_label(dataset_spec)}: {skipped_summary(result.dataset.skipped)}")
+    oov_ui(result)
     return result
+
+
+def _unknown_chars(key: str, scored: Scored) -> tuple[int, str]:
+    def compute() -> tuple[int, str]:
+        frame = scored.frame
+        labels = frame.loc[frame["oov"].astype(bool), "label"].astype(str)
+        unknown = {c for text in labels for c in scored.loaded.vocab.unknown_chars(text)}
+        return len(labels), "".join(sorted(unknown))
+    return memo(key, "unknown characters", compute)
+
+
+def oov_ui(scored: Scored) -> None:
+    """A banner when labels hold characters the checkpoint cannot read: they are all errors, and why."""
+    count, chars = _unknown_chars(scored.key, scored)
+    if not count:
+        return
+    n = len(scored.frame)
+    shown = " ".join(chars[:20]) + (f" and {len(chars) - 20} more" if len(chars) > 20 else "")
+    effect = ("so almost every plate is an error and the charts have little else to show"
+              if count > n / 2 else "so each of them is an error")
+    st.warning(f"{count:,} of {n:,} labels hold characters this checkpoint cannot read ({shown}), {effect}. "
+               "Pick a checkpoint trained on this alphabet, or fine-tune this one on the data on the Train page "
+               "(its vocabulary grows to take the new characters).")
 
 
 # ---- images --------------------------------------------------------------------------------------------

@@ -310,3 +310,20 @@ def test_a_cached_frame_carries_the_paths_of_the_dataset_it_was_asked_for(tmp_pa
     assert loaders._own_paths(frame, via_link)["path"].tolist() == [s.path for s in via_link.samples]
     checkpoint = ROOT / "ocr_core" / "assets" / "demo.pt"
     assert score_cache_key(checkpoint, via_real) == score_cache_key(checkpoint, via_link)
+
+
+# ---- labels the checkpoint cannot spell (defect 12) ----------------------------------------------------
+
+def test_a_dataset_outside_the_vocabulary_gets_a_banner_that_says_why_and_what_to_do(app, env):
+    russian = workspace.datasets_dir() / "ru-plates"
+    if not russian.exists():
+        synth.generate(russian, 16, seed=2, styles=("ru",))
+    at = open_page(app, "overview")
+    at.sidebar.selectbox(key="dataset").set_value(OTHER).run()
+    at.sidebar.text_input(key="dataset_path").set_value(str(russian)).run()
+    assert not at.exception
+    banners = [w.value for w in at.warning if "cannot read" in w.value]
+    assert len(banners) == 1, [w.value for w in at.warning]
+    # Russian plates use the Latin O, which Chinese plates (and the stand-in's vocabulary) never have.
+    assert re.match(r"[1-9]\d* of 16 labels hold characters this checkpoint cannot read \(O\)", banners[0]), banners
+    assert "fine-tune" in banners[0] and "Train page" in banners[0]
