@@ -196,6 +196,10 @@ def curves(history: pd.DataFrame) -> go.Figure:
         for column, name, col in lines:
             if column in history:
                 fig.add_trace(go.Scatter(x=x, y=history[column], name=name, mode="lines+markers"), 1, col)
+    # Fixed ranges: with one epoch, plotly would centre an accuracy of 0 on an axis from -1 to 1.
+    fig.update_yaxes(rangemode="tozero", row=1, col=1)
+    fig.update_yaxes(range=[0, 1.02], tickformat=".0%", row=1, col=2)
+    fig.update_yaxes(rangemode="tozero", row=1, col=3)
     fig.update_xaxes(title="epoch", dtick=1 if len(history) < 15 else None)
     fig.update_layout(legend={"orientation": "h", "y": -0.25})
     widgets.style_figure(fig, 340)
@@ -204,10 +208,6 @@ def curves(history: pd.DataFrame) -> go.Figure:
 
 
 STATE_ICONS = {"running": "🏃", "finished": "✅", "stopped": "⏹️", "failed": "❌"}
-    # Fixed ranges: with one epoch, plotly would centre an accuracy of 0 on an axis from -1 to 1.
-    fig.update_yaxes(rangemode="tozero", row=1, col=1)
-    fig.update_yaxes(range=[0, 1.02], tickformat=".0%", row=1, col=2)
-    fig.update_yaxes(rangemode="tozero", row=1, col=3)
 
 
 def monitor_ui() -> None:
