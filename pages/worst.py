@@ -17,8 +17,8 @@ import loaders
 import widgets
 
 DETAIL_KEY = "worst_detail"
-PAGE_KEY = "worst_page"
 OPEN_KEY = "worst_detail_open"
+PAGE_KEY = "worst_page"
 
 
 def filters_ui(scored: loaders.Scored) -> dict:
@@ -70,8 +70,8 @@ def paging_ui(n: int) -> tuple[int, int]:
 def inspect(sample: int) -> None:
     """Card button callback: open this sample's detail in a dialog over the gallery, where the eye is."""
     st.session_state[DETAIL_KEY] = sample
-
     st.session_state[OPEN_KEY] = True
+
 
 def export_ui(rows: pd.DataFrame) -> None:
     """Download the filtered rows as CSV (UTF-8 with BOM so spreadsheets read the Chinese glyphs)."""
@@ -140,17 +140,17 @@ def detail_ui(scored: loaders.Scored, rows: pd.DataFrame) -> None:
     augmented_ui(scored, sample)
 
 
-def main() -> None:
-    """Draw the page."""
-    scored = loaders.scored_or_stop()
-    options = filters_ui(scored)
-    rows = rank_worst(filter_frame(scored.frame, scored.edits, **options))
 @st.dialog("Sample detail", width="large")
 def detail_dialog(scored: loaders.Scored, rows: pd.DataFrame) -> None:
     """The detail view as a dialog: opened by a card's Inspect button (the sample box inside steps through)."""
     detail_ui(scored, rows)
 
 
+def main() -> None:
+    """Draw the page."""
+    scored = loaders.scored_or_stop()
+    options = filters_ui(scored)
+    rows = rank_worst(filter_frame(scored.frame, scored.edits, **options))
     head = st.columns([3, 1])
     head[0].markdown(f"**{len(rows):,}** of {len(scored.frame):,} samples match, worst first "
                      "(highest CER; ties: most confident first).")
