@@ -1,25 +1,191 @@
 """Command line: ``python -m ocr_core {synth,train,score,import-seed000,info}``.
 
-Bad input ends with one line on stderr naming the file and exit code 2, never a traceback.
+Bad input ends with one line on stderr naming the file and exit code 2, never a traceback. Every
+option is checked by the parser (its ``type=`` function): counts and sizes, rates, existing inputs,
+outputs that are regular files with a supported suffix, known architectures, presets and styles.
 Each subcommand imports what it needs when it runs, so ``--help`` answers without loading torch.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
+import math
+import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, NoReturn
 
 from tqdm import tqdm
 
-from ocr_core.atomic import atomic_path
+from ocr_core.atomic import atomic_path, check_output_folder, check_output_path
 from ocr_core.errors import InputError
 
 EXIT_INPUT_ERROR = 2
+SCORE_SUFFIXES = (".parquet", ".csv")
+CHECKPOINT_SUFFIXES = (".pt",)
+MAX_COUNT = 10_000_000  # plates one synth call or --synth-mix may ask for
+MAX_SEED = 2**32 - 1  # numpy's seed range
+MAX_BATCH = 65_536
+MAX_WORKERS = 256
+MAX_EPOCHS = 100_000
+_DISK_FULL = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one ``error:`` line (exit code 2), not a usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print one sentence naming the command and exit with code 2."""
+        self.exit(EXIT_INPUT_ERROR, f"error: {self.prog}: {message}; see {self.prog} --help\n")
+
+
+def _int_in(low: int, high: int, what: str) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text, 10)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number; {what} must be {low:,} to {high:,}") \
+                from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is out of range; {what} must be {low:,} to {high:,}")
+        return value
+
+    parse.__name__ = what  # argparse names the type in its messages
+    return parse
+
+
+epochs_int = _int_in(1, MAX_EPOCHS, "epochs")
+batch_int = _int_in(1, MAX_BATCH, "the batch size")
+workers_int = _int_in(0, MAX_WORKERS, "workers")
+seed_int = _int_in(0, MAX_SEED, "the seed")
+count_int = _int_in(1, MAX_COUNT, "the plate count")
+mix_int = _int_in(0, MAX_COUNT, "the plate count")
+
+
+def positive_float(text: str) -> float:
+    """A finite number above zero (a learning rate)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} must be a finite number above 0")
+    return value
+
+
+def fraction(text: str) -> float:
+    """A finite number from 0 (inclusive) to 1 (exclusive)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and 0.0 <= value < 1.0):
+        raise argparse.ArgumentTypeError(f"{text} must be a fraction from 0 up to (not including) 1")
+    return value
+
+
+def existing_file(text: str) -> str:
+    """The path of an existing regular file (links to one included)."""
+    path = Path(text).expanduser()
+    if not path.exists():
+        raise argparse.ArgumentTypeError(f"{text} does not exist")
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"{text} is not a regular file")
+    return str(path)
+
+
+def existing_source(text: str) -> str:
+    """The path of an existing folder or manifest file (its content is checked when it is read)."""
+    path = Path(text).expanduser()
+    if not path.exists():
+        raise argparse.ArgumentTypeError(f"{text} does not exist; give a folder of images or a .json/.csv manifest")
+    if not (path.is_dir() or path.is_file()):
+        raise argparse.ArgumentTypeError(f"{text} is neither a folder nor a manifest file")
+    return str(path)
+
+
+def _input_error_type(check: Callable[[str], Any]) -> Callable[[str], str]:
+    """Turn a checker raising InputError into an argparse type function."""
+    def parse(text: str) -> str:
+        try:
+            check(text)
+        except InputError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return text
+
+    parse.__name__ = getattr(check, "__name__", "path")
+    return parse
+
+
+score_out = _input_error_type(lambda text: check_output_path(text, SCORE_SUFFIXES, "file"))
+checkpoint_out = _input_error_type(lambda text: check_output_path(text, CHECKPOINT_SUFFIXES, "file"))
+folder_out = _input_error_type(lambda text: check_output_folder(text, "folder"))
+
+
+def arch_name(text: str) -> str:
+    """A registered architecture (the registry is imported only when the option is given)."""
+    from ocr_core.models import ARCHITECTURES
+
+    if text not in ARCHITECTURES:
+        raise argparse.ArgumentTypeError(f"unknown architecture {text!r}; choose one of {', '.join(ARCHITECTURES)}")
+    return text
+
+
+def vocab_preset(text: str) -> str:
+    """A vocabulary preset name: plates or a synthetic style."""
+    from ocr_core.data.synth import STYLES
+
+    names = ("plates", *STYLES)
+    if text not in names:
+        raise argparse.ArgumentTypeError(f"unknown vocabulary preset {text!r}; choose one of {', '.join(names)}")
+    return text
+
+
+def style_list(text: str) -> str:
+    """A comma list of synthetic plate styles."""
+    from ocr_core.data.synth import STYLES
+
+    styles = [s.strip() for s in text.split(",") if s.strip()]
+    unknown = [s for s in styles if s not in STYLES]
+    if unknown or not styles:
+        raise argparse.ArgumentTypeError(f"unknown style {','.join(unknown) or text!r}; choose from "
+                                         f"{', '.join(STYLES)} or a comma list of them")
+    return ",".join(styles)
+
+
+def device_name(text: str) -> str:
+    """auto, cpu, mps, cuda or cuda:N (whether it is available is checked when the command runs)."""
+    name = text.strip().lower()
+    if name in ("auto", "cpu", "cuda", "mps") or (name.startswith("cuda:") and name[5:].isdigit()):
+        return name
+    raise argparse.ArgumentTypeError(f"unknown device {text!r}; use auto, cpu, cuda, cuda:N or mps")
+
+
+def augment_spec(text: str) -> str:
+    """default, none, or an existing pipeline JSON file (its transforms are checked when it is loaded)."""
+    if text in ("default", "none"):
+        return text
+    existing_file(text)
+    return text
+
+
+def text_format(text: str) -> str:
+    """``none``, ``auto``, a known format name or a regular expression that compiles."""
+    from ocr_core.formats import compile_format
+
+    if text in ("none", "auto"):
+        return text
+    try:
+        compile_format(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def _tqdm_progress(desc: str, unit: str = "img") -> tuple[tqdm, Callable[[int, int], None]]:
@@ -34,22 +200,17 @@ def _tqdm_progress(desc: str, unit: str = "img") -> tuple[tqdm, Callable[[int, i
 
 def cmd_synth(args: argparse.Namespace) -> int:
     """Generate a synthetic plate set."""
+    from ocr_core.atomic import write_text_atomic
     from ocr_core.data import synth
 
-    styles = [s.strip() for s in args.style.split(",") if s.strip()]
-    unknown = [s for s in styles if s not in synth.STYLES]
-    if unknown or not styles:
-        raise InputError(f"unknown style {','.join(unknown) or args.style!r}; choose from {', '.join(synth.STYLES)}")
-    if args.count <= 0:
-        raise InputError(f"--count must be positive, got {args.count}")
+    styles = args.style.split(",")  # checked by style_list
     out = Path(args.out)
     bar, progress = _tqdm_progress("synth", "plate")
     started = time.perf_counter()
     with bar:
         paths = synth.generate(out, args.count, args.seed, styles=styles, province_skew=args.provinces,
                                progress=progress)
-    (out / ".complete").write_text(f"seed={args.seed} count={args.count} styles={','.join(styles)}\n",
-                                   encoding="utf-8")
+    write_text_atomic(out / ".complete", f"seed={args.seed} count={args.count} styles={','.join(styles)}\n")
     print(f"wrote {len(paths)} plates to {out} in {time.perf_counter() - started:.1f}s")
     return 0
 
@@ -59,11 +220,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ocr_core.train import TrainOptions, train
 
     if args.resume:
-        opts = TrainOptions(data="", out=args.resume, epochs=args.epochs or 0)
+        # 0 means "keep the run's total"; an explicit --epochs is 1 or more (checked by the parser).
+        opts = TrainOptions(data="", out=args.resume, epochs=args.epochs if args.epochs is not None else 0)
         result = train(opts, resume=args.resume)
     else:
         if not args.data or not args.out:
             raise InputError("train needs --data SRC and --out RUN_DIR (or --resume RUN_DIR)")
+        _check_train_inputs(args)
         extra_data = list(args.extra_data or [])
         if args.synth_mix:
             if args.synth_mix < 0:
@@ -75,7 +238,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 extra_data.append(str(ensure_synthetic_mix(args.synth_mix, progress=progress)))
         opts = TrainOptions(
             data=args.data, out=args.out, val=args.val, val_split=args.val_split, arch=args.arch,
-            epochs=args.epochs or 10, batch_size=args.batch_size, lr=args.lr, augment=args.augment or "default",
+            epochs=args.epochs if args.epochs is not None else 10, batch_size=args.batch_size, lr=args.lr, augment=args.augment or "default",
             init=args.init, device=args.device, seed=args.seed, workers=args.workers, strict=args.strict,
             vocab=args.vocab, extra_data=extra_data,
         )
@@ -89,52 +252,162 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_train_inputs(args: argparse.Namespace) -> None:
+    """Check what a new run reads before its folder is touched or its dataset decoded.
+
+    The run folder must not hold another run, the --init checkpoint must load (vocabulary, sizes, a
+    forward pass) and the --augment pipeline must keep a crop's shape, dtype and channels.
+    """
+    from ocr_core.checkpoint import model_from_checkpoint, read_checkpoint
+    from ocr_core.runs import check_new_run_folder
+
+    check_new_run_folder(Path(args.out))
+    input_size = None
+    if args.init:
+        loaded = model_from_checkpoint(read_checkpoint(args.init), str(args.init))
+        input_size = loaded.input_size
+    if args.augment not in (None, "default", "none"):
+        from ocr_core.augment import load_pipeline
+
+        load_pipeline(Path(args.augment), input_size=input_size)
+
+
+def _warn_about_frame(frame: Any, loaded: Any) -> None:
+    """Warn about rows a summary would hide: NaN confidences (NaN weights) and NaN losses (long labels)."""
+    import numpy as np
+
+    log = logging.getLogger("ocr_core.cli")
+    for warning in loaded.meta.get("warnings", []) or []:
+        log.warning("%s", warning)
+    confidence = frame["confidence"].to_numpy(dtype=float)
+    bad = int(np.isnan(confidence).sum())
+    if bad:
+        log.warning("%d of %d rows have confidence NaN: checkpoint %s gives NaN outputs, so its readings are "
+                    "meaningless; retrain or pick another checkpoint", bad, len(frame), loaded.path)
+    loss = frame["loss"].to_numpy(dtype=float)
+    unaligned = int((np.isnan(loss) & ~frame["oov"].to_numpy(dtype=bool) & ~np.isnan(confidence)).sum())
+    if unaligned:
+        steps = loaded.meta.get("time_steps", "its")
+        log.warning("%d of %d rows have loss NaN: their labels need more than the model's %s time steps, so it "
+                    "can never read them (rows kept in the frame)", unaligned, len(frame), steps)
+
+
 def cmd_score(args: argparse.Namespace) -> int:
     """Score a dataset with a checkpoint and print the one-line summary."""
     import torch
 
-    from ocr_core.checkpoint import load_model
     from ocr_core.data.dataset import load_dataset
     from ocr_core.device import pick_device
-    from ocr_core.score import score_dataset, summarize, write_frame_atomic
+    from ocr_core.formats import resolve_format
+    from ocr_core.onnx_io import load_any_model
+    from ocr_core.score import score_dataset, summarize
 
     device = pick_device(args.device)
-    loaded = load_model(args.checkpoint)
+    loaded = load_any_model(args.checkpoint)
     loaded.model.to(device)
     bar, progress = _tqdm_progress("decode")
     with bar:
         dataset = load_dataset(args.data, loaded.input_size, strict=args.strict, progress=progress)
+    try:
+        fmt = resolve_format(args.format, loaded.meta.get("text_format"), dataset.labels)
+    except ValueError as exc:
+        raise InputError(f"--format: {exc}") from None
+    if fmt:
+        print(f"readings constrained to the format {fmt}", file=sys.stderr)
     bar, progress = _tqdm_progress("score")
     with bar, torch.inference_mode():
-        frame = score_dataset(loaded, dataset, device=device, batch_size=args.batch_size, progress=progress)
+        frame = score_dataset(loaded, dataset, device=device, batch_size=args.batch_size, progress=progress,
+                              text_format=fmt)
+    _warn_about_frame(frame, loaded)
     if args.out:
-        out = Path(args.out)
-        if out.suffix.lower() == ".csv":
-            out.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_path(out) as tmp:
-                frame.to_csv(tmp, index=False)
-        else:
-            write_frame_atomic(frame, out)
+        _write_frame(frame, args.out)
     print(summarize(frame).line())
     return 0
 
 
-def cmd_import_seed000(args: argparse.Namespace) -> int:
-    """Convert a seed-000 notebook checkpoint to a PlateLens checkpoint."""
+def cmd_import_seed(args: argparse.Namespace) -> int:
+    """Convert a seed notebook's checkpoint to a PlateLens checkpoint."""
     from ocr_core.checkpoint import import_seed000, save_checkpoint
+    from ocr_core.seed_import import import_seed
 
-    checkpoint = import_seed000(args.path)
-    save_checkpoint(checkpoint, args.out)
-    print(f"wrote {args.out}: fcnn_bilstm, vocabulary {checkpoint['vocab']!r}")
+    if args.arch == "fcnn_bilstm":
+        if args.alphabet is not None:
+            raise InputError("seed 000's file carries its own alphabet; drop --alphabet")
+        checkpoint = import_seed000(args.path)
+    else:
+        checkpoint = import_seed(args.arch, args.path, args.alphabet)
+    save_checkpoint(checkpoint, check_output_path(args.out, CHECKPOINT_SUFFIXES, "--out"))
+    print(f"wrote {args.out}: {checkpoint['arch']}, {checkpoint['head']['type']} head, "
+          f"vocabulary {checkpoint['vocab']!r}")
+    return 0
+
+
+cmd_import_seed000 = cmd_import_seed
+
+
+def _write_frame(frame: Any, out_arg: str) -> None:
+    """Write a score frame to a user-named .parquet or .csv file, atomically."""
+    from ocr_core.score import write_frame_atomic
+
+    out = check_output_path(out_arg, SCORE_SUFFIXES, "--out")  # again: it may have changed meanwhile
+    if out.suffix.lower() == ".csv":
+        with atomic_path(out) as tmp:
+            frame.to_csv(tmp, index=False)
+    else:
+        write_frame_atomic(frame, out)
+
+
+def cmd_import_predictions(args: argparse.Namespace) -> int:
+    """Turn another OCR system's predictions file into a score frame."""
+    from ocr_core.data.dataset import skipped_summary
+    from ocr_core.predictions import import_predictions
+    from ocr_core.score import summarize
+
+    imported = import_predictions(args.path, args.data)
+    log = logging.getLogger("ocr_core.cli")
+    if imported.missing:
+        log.warning("left out %d row(s) whose image does not exist: %s", len(imported.missing),
+                    skipped_summary([(p, "missing") for p in imported.missing]))
+    if imported.unlabelled:
+        log.warning("left out %d row(s) whose image the dataset does not label: %s", len(imported.unlabelled),
+                    skipped_summary([(p, "not in --data") for p in imported.unlabelled]))
+    if args.out:
+        _write_frame(imported.frame, args.out)
+    print(summarize(imported.frame).line())
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Export a checkpoint to ONNX and check it against the checkpoint before keeping it."""
+    import numpy as np
+
+    from ocr_core.checkpoint import read_checkpoint
+    from ocr_core.data import synth
+    from ocr_core.data.dataset import load_dataset
+    from ocr_core.data.image_io import resize_to_input
+    from ocr_core.onnx_io import export_onnx
+    from ocr_core.preprocess import InputSpec
+
+    spec = InputSpec.from_dict(read_checkpoint(args.checkpoint)["input"])
+    if args.data:
+        crops = load_dataset(args.data, spec.size, strict=False).images[: args.check_crops]
+    else:
+        rng = np.random.default_rng(0)
+        crops = np.stack([resize_to_input(synth.render_plate(synth.random_label("ccpd", rng), "ccpd", rng),
+                                          *spec.size) for _ in range(args.check_crops)])
+    report = export_onnx(args.checkpoint, check_output_path(args.out, (".onnx",), "--out"), crops)
+    print(f"wrote {report.path}: logits within {report.max_logit_difference:.1e} of the checkpoint and the same "
+          f"readings on {report.crops} crops at batch sizes 1 and 5")
     return 0
 
 
 def cmd_info(args: argparse.Namespace) -> int:
     """Print a checkpoint's metadata as JSON."""
     from ocr_core.checkpoint import read_checkpoint
+    from ocr_core.checkpoint_checks import bounded_info
 
-    data = read_checkpoint(args.checkpoint)
-    meta = {k: v for k, v in data.items() if k not in ("state_dict", "train_state", "augment")}
+    data = read_checkpoint(args.checkpoint)  # validated: types, ranges and a bounded metadata size
+    meta = bounded_info(data)  # long lists and strings cut short
     meta["parameters"] = int(sum(t.numel() for t in data["state_dict"].values()))
     print(json.dumps(meta, ensure_ascii=False, indent=1))
     return 0
@@ -142,67 +415,113 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
-    parser = argparse.ArgumentParser(prog="python -m ocr_core", description="PlateLens engine: plate OCR data, "
+    parser = _Parser(prog="python -m ocr_core", description="PlateLens engine: plate OCR data, "
                                      "training, scoring and error analysis.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("synth", help="generate synthetic plates as NNNNNN-LABEL.png files",
                        description="Generate synthetic plates as NNNNNN-LABEL.png files.")
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--count", type=int, default=1000, help="number of plates (default 1000)")
-    p.add_argument("--seed", type=int, default=0, help="random seed; same seed, same files (default 0)")
-    p.add_argument("--style", default="ccpd", help="ccpd, ccpd-green, ru, or a comma list (default ccpd)")
+    p.add_argument("--out", required=True, type=folder_out, help="output folder")
+    p.add_argument("--count", type=count_int, default=1000, help="number of plates (default 1000)")
+    p.add_argument("--seed", type=seed_int, default=0, help="random seed; same seed, same files (default 0)")
+    p.add_argument("--style", type=style_list, default="ccpd",
+                   help="ccpd, ccpd-green, ru, or a comma list (default ccpd)")
     p.add_argument("--provinces", choices=("uniform", "ccpd"), default="uniform",
                    help="province distribution: near uniform, or CCPD-like skew to 皖 (default uniform)")
     p.set_defaults(func=cmd_synth)
 
     p = sub.add_parser("train", help="train, fine-tune (--init) or resume (--resume) a model",
-                       description="Train a CTC model; writes best.pt, last.pt and history.jsonl to --out.")
-    p.add_argument("--data", help="training source: folder, .json or .csv manifest")
-    p.add_argument("--extra-data", action="append", help="another training source to mix in (repeatable)")
-    p.add_argument("--synth-mix", type=int, default=0, metavar="N",
+                       description="Train a model (any registered architecture and its head); writes best.pt, "
+                                   "last.pt and history.jsonl to --out.")
+    p.add_argument("--data", type=existing_source, help="training source: folder, .json or .csv manifest")
+    p.add_argument("--extra-data", type=existing_source, action="append",
+                   help="another training source to mix in (repeatable)")
+    p.add_argument("--synth-mix", type=mix_int, default=0, metavar="N",
                    help="mix in N synthetic ccpd + ccpd-green plates with uniform provinces (generated once "
                         "into the workspace), so a fine-tune on one province's plates keeps the others")
     group = p.add_mutually_exclusive_group()
-    group.add_argument("--val", help="validation source")
-    group.add_argument("--val-split", type=float, default=0.1,
+    group.add_argument("--val", type=existing_source, help="validation source")
+    group.add_argument("--val-split", type=fraction, default=0.1,
                        help="fraction of --data held out by file-name hash when --val is not given (default 0.1)")
-    p.add_argument("--arch", default="small", help="architecture: small (default) or fcnn_bilstm")
-    p.add_argument("--epochs", type=int, default=None, help="epochs (default 10; with --resume, the total)")
-    p.add_argument("--batch-size", type=int, default=None, help="batch size (default 128 on CPU, 256 on CUDA)")
-    p.add_argument("--lr", type=float, default=None,
+    p.add_argument("--arch", type=arch_name, default="small",
+                   help="architecture (default small); the README's Architectures table lists them all")
+    p.add_argument("--epochs", type=epochs_int, default=None,
+                   help="epochs, 1 or more (default 10; with --resume, the new total)")
+    p.add_argument("--batch-size", type=batch_int, default=None,
+                   help="batch size (default 128 on CPU, 256 on CUDA)")
+    p.add_argument("--lr", type=positive_float, default=None,
                    help="peak learning rate of the one-cycle schedule (default 3e-3, or 2.5e-4 with --init)")
-    p.add_argument("--augment", default=None,
+    p.add_argument("--augment", type=augment_spec, default=None,
                    help="augmentation: default (seed 000's pipeline), none, or an A.to_dict JSON file")
-    p.add_argument("--init", help="checkpoint to fine-tune from (its vocabulary is extended as needed)")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last.pt")
-    p.add_argument("--vocab", help="start from a preset vocabulary: plates, ccpd, ccpd-green or ru")
-    p.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda or mps")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--workers", type=int, default=None, help="DataLoader workers (default min(2, cores))")
+    p.add_argument("--init", type=existing_file,
+                   help="checkpoint to fine-tune from (its vocabulary is extended as needed)")
+    p.add_argument("--resume", metavar="RUN_DIR", type=folder_out, help="continue an interrupted run from its last.pt")
+    p.add_argument("--vocab", type=vocab_preset, help="start from a preset vocabulary: plates, ccpd, ccpd-green or ru")
+    p.add_argument("--device", type=device_name, default="auto",
+                   help="auto (cuda, then mps, then cpu), cpu, cuda or mps")
+    p.add_argument("--seed", type=seed_int, default=0, help="random seed (default 0)")
+    p.add_argument("--workers", type=workers_int, default=None, help="DataLoader workers (default min(2, cores))")
     p.add_argument("--strict", action="store_true", help="fail on unreadable dataset files instead of skipping")
-    p.add_argument("--out", help="run folder")
+    p.add_argument("--out", type=folder_out, help="run folder (new, or without a run's history)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("score", help="score a dataset and print n, accuracy and CER",
                        description="Score a dataset with a checkpoint; optionally save the score frame.")
-    p.add_argument("--checkpoint", required=True, help="PlateLens .pt checkpoint")
-    p.add_argument("--data", required=True, help="folder, .json or .csv manifest")
-    p.add_argument("--out", help="write the score frame to this .parquet (or .csv) file")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
-    p.add_argument("--batch-size", type=int, default=None,
+    p.add_argument("--checkpoint", required=True, type=existing_file,
+                   help="PlateLens .pt checkpoint, or an .onnx file exported by `export`")
+    p.add_argument("--data", required=True, type=existing_source, help="folder, .json or .csv manifest")
+    p.add_argument("--out", type=score_out, help="write the score frame to this .parquet (or .csv) file")
+    p.add_argument("--device", type=device_name, default="auto", help="auto, cpu, cuda or mps")
+    p.add_argument("--batch-size", type=batch_int, default=None,
                    help="inference batch size (default 64 on CPU, 1024 on CUDA)")
     p.add_argument("--strict", action="store_true", help="fail on unreadable dataset files instead of skipping")
+    p.add_argument("--format", type=text_format, default="none",
+                   help="constrain readings to a plate format: none (default); auto (the checkpoint's format, "
+                        "else the one the labels follow); cn, cn-blue, cn-green, ru; or a regular expression")
     p.set_defaults(func=cmd_score)
 
-    p = sub.add_parser("import-seed000", help="convert a seed-000 notebook checkpoint",
+    p = sub.add_parser("import-predictions", help="turn another OCR system's predictions into a score frame",
+                       description="Read a predictions file (CSV, TSV, JSON Lines or Parquet with columns file "
+                                   "or path, pred, and optionally label and confidence) and build its score "
+                                   "frame; relative paths resolve against the file's folder.")
+    p.add_argument("path", type=existing_file, help="the predictions file")
+    p.add_argument("--data", type=existing_source, default=None,
+                   help="the dataset the images come from, for labels when the file has none")
+    p.add_argument("--out", type=score_out, help="write the score frame to this .parquet (or .csv) file")
+    p.set_defaults(func=cmd_import_predictions)
+
+    p = sub.add_parser("import-seed", help="convert a seed notebook's checkpoint",
+                       description="Convert what a seed notebook saved into a PlateLens checkpoint: fcnn_bilstm "
+                                   "(000), resnet_bilstm (001), resnet18_gru (002), cnn_fixed or cnn_lstm_fixed "
+                                   "(003), crnn_shi, crnn_compact or crnn_fixed (004).")
+    p.add_argument("arch", type=arch_name, help="the notebook's architecture")
+    p.add_argument("path", type=existing_file, help="the notebook's saved file")
+    p.add_argument("--alphabet", default=None,
+                   help="the characters the notebook trained on, in its order (default: the notebook's own)")
+    p.add_argument("--out", required=True, type=checkpoint_out, help="where to write the PlateLens checkpoint (.pt)")
+    p.set_defaults(func=cmd_import_seed)
+
+    p = sub.add_parser("import-seed000", help="convert a seed-000 notebook checkpoint (= import-seed fcnn_bilstm)",
                        description="Convert a checkpoint saved by seed notebook 000's OCR.state_dict().")
-    p.add_argument("path", help="the notebook's .pt file")
-    p.add_argument("--out", required=True, help="where to write the PlateLens checkpoint")
-    p.set_defaults(func=cmd_import_seed000)
+    p.add_argument("path", type=existing_file, help="the notebook's .pt file")
+    p.add_argument("--out", required=True, type=checkpoint_out, help="where to write the PlateLens checkpoint (.pt)")
+    p.set_defaults(func=cmd_import_seed000, arch="fcnn_bilstm", alphabet=None)
+
+    p = sub.add_parser("export", help="export a checkpoint to ONNX (checked against it before it is kept)",
+                       description="Export a checkpoint to ONNX with a dynamic batch axis and its vocabulary, "
+                                   "head and input settings in the metadata; onnxruntime must read the check "
+                                   "crops like the checkpoint (logits to 1e-4, identical readings) first.")
+    p.add_argument("checkpoint", type=existing_file, help="PlateLens .pt checkpoint")
+    p.add_argument("--format", choices=("onnx",), default="onnx", help="onnx (the only format so far)")
+    p.add_argument("--out", required=True, help="the .onnx file to write")
+    p.add_argument("--data", type=existing_source, default=None,
+                   help="crops to check the export on (default: synthetic plates)")
+    p.add_argument("--check-crops", type=_int_in(1, 4096, "--check-crops"), default=32,
+                   help="how many crops to check (default 32)")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("info", help="print a checkpoint's metadata", description="Print a checkpoint's metadata.")
-    p.add_argument("checkpoint")
+    p.add_argument("checkpoint", type=existing_file, help="PlateLens .pt checkpoint")
     p.set_defaults(func=cmd_info)
     return parser
 
@@ -210,12 +529,56 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the process exit code."""
     logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
-    args = build_parser().parse_args(argv)
+    if hasattr(signal, "SIGXFSZ") and threading_is_main():
+        # Over a file-size limit (ulimit -f), a write then fails with EFBIG, which is reported below,
+        # instead of the process being killed half-way through a temp file.
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     try:
-        return int(args.func(args))
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # a bad option: its one line is printed; --help still exits as usual
+        if exc.code in (0, None):
+            raise
+        return int(exc.code) if isinstance(exc.code, int) else EXIT_INPUT_ERROR
+    try:
+        code = int(args.func(args))
+        sys.stdout.flush()
+        return code
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INPUT_ERROR
+    except BrokenPipeError:
+        # The reader went away (``info X.pt | head``): stop quietly; flushing at exit would raise again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+    except OSError as exc:
+        first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+        if exc.errno in _DISK_FULL or _looks_disk_full(first):
+            _print_disk_full(exc.filename, exc.strerror or first)
+        else:
+            where = f" ({exc.filename})" if exc.filename else ""
+            print(f"error: {exc.strerror or first}{where}; check the path and its permissions", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def _looks_disk_full(text: str) -> bool:
+    lowered = text.lower()
+    # numpy's tofile reports a short write as "N requested and M written", without an errno.
+    return any(words in lowered for words in ("no space left", "file too large", "disk quota")) or (
+        "requested and" in lowered and "written" in lowered)
+
+
+def _print_disk_full(filename: str | None, why: str) -> None:
+    where = f" writing {filename}" if filename else ""
+    print(f"error: the disk is full or a file-size limit was reached{where} ({why}); nothing was half-written "
+          "and earlier outputs are intact: free space and run again", file=sys.stderr)
+
+
+def threading_is_main() -> bool:
+    """Whether this is the main thread (signal handlers can only be set there)."""
+    import threading
+
+    return threading.current_thread() is threading.main_thread()

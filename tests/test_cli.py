@@ -218,7 +218,8 @@ def test_help_for_every_subcommand(capsys, command):
 def test_every_subcommand_has_help():
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
-    assert set(sub.choices) == {"synth", "train", "score", "import-seed000", "info"}
+    assert set(sub.choices) == {"synth", "train", "score", "import-seed000", "import-seed", "import-predictions",
+                                "export", "info"}
 
 
 # ---- real processes ------------------------------------------------------------------------------------

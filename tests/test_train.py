@@ -373,10 +373,11 @@ def test_train_cli_mixes_the_synthetic_set_into_the_training_data(tmp_path, monk
 
     monkeypatch.setattr(workspace, "ensure_synthetic_mix", fake_mix)
     monkeypatch.setattr("ocr_core.train.train", fake_train)
-    argv = ["train", "--data", str(tmp_path), "--out", str(tmp_path / "run"), "--extra-data", "other"]
+    other = str(mix)  # --extra-data must exist (checked by the parser)
+    argv = ["train", "--data", str(tmp_path), "--out", str(tmp_path / "run"), "--extra-data", other]
     assert cli.main([*argv, "--synth-mix", "25"]) == 0
-    assert requested == [25] and seen["extra_data"] == ["other", str(mix)]
+    assert requested == [25] and seen["extra_data"] == [other, str(mix)]
     assert cli.main(argv) == 0
-    assert requested == [25] and seen["extra_data"] == ["other"]
+    assert requested == [25] and seen["extra_data"] == [other]
     assert cli.main([*argv, "--synth-mix", "-3"]) == cli.EXIT_INPUT_ERROR
-    assert "--synth-mix needs a plate count" in capsys.readouterr().err
+    assert "--synth-mix: -3 is out of range" in capsys.readouterr().err
