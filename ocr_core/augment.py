@@ -214,18 +214,25 @@ def _explain(node: dict[str, Any]) -> str:
         if isinstance(child, dict):
             try:
                 A.from_dict({"transform": child})
-            except (ValueError, TypeError, KeyError, AttributeError):
+            except Exception:  # noqa: BLE001 - see _build_pipeline
                 return _explain(child)
     name = str(node.get("__class_fullname__", "?")).rsplit(".", 1)[-1]
     try:
         A.from_dict({"transform": node})
-    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+    except Exception as exc:  # noqa: BLE001 - see _build_pipeline
         return f"{name}: {_short_error(exc)}"
     return name
 
 
 def _build_pipeline(data: Any, source: str, hint: str) -> A.Compose:
     """Deserialise data into a Compose, describing any problem as one InputError sentence about source."""
+    try:
+        return _build_pipeline_unguarded(data, source, hint)
+    except RecursionError:
+        raise InputError(f"{source} nests transforms too deeply to be a pipeline; {hint}.") from None
+
+
+def _build_pipeline_unguarded(data: Any, source: str, hint: str) -> A.Compose:
     if (
         not isinstance(data, dict)
         or not isinstance(data.get("transform"), dict)
@@ -243,7 +250,7 @@ def _build_pipeline(data: Any, source: str, hint: str) -> A.Compose:
         )
     try:
         built = A.from_dict(data)
-    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+    except Exception as exc:  # noqa: BLE001 - a pipeline file is untrusted: any constructor failure is bad input
         raise InputError(f"{source} has invalid transform settings ({_explain(data['transform'])}); {hint}.") from exc
     if isinstance(built, A.Compose):
         return built
@@ -402,6 +409,8 @@ def load_pipeline(path: Path, input_size: tuple[int, int] | None = None) -> A.Co
         raise InputError(f"Augmentation pipeline file {path} could not be read as UTF-8 text ({exc}); {hint}.") from exc
     try:
         data = json.loads(text)
+    except RecursionError:
+        raise InputError(f"Augmentation pipeline file {path} nests too deeply to be a pipeline; {hint}.") from None
     except json.JSONDecodeError as exc:
         raise InputError(
             f"Augmentation pipeline file {path} is not valid JSON ({exc.msg} at line {exc.lineno}, column "

@@ -5,7 +5,7 @@ A training run is its own process (``python -m ocr_core train``); the dashboard 
 A run whose status says ``running`` but whose process is gone (killed, machine restarted) is ``failed``.
 
 A run folder has one writer at a time: :func:`claim_run_folder` takes an exclusive ``flock`` on
-``.platelens.lock`` in the folder for the whole run, so a second ``train`` into the same folder is refused
+``train.lock`` in the folder for the whole run, so a second ``train`` into the same folder is refused
 instead of interleaving ``history.jsonl``; and a new run never appends to another run's history
 (``--resume`` continues a run).
 """
@@ -39,7 +39,7 @@ HISTORY_FILE = "history.jsonl"
 STATUS_FILE = "status.json"
 OPTIONS_FILE = "options.json"
 LOG_FILE = "train.log"
-LOCK_FILE = ".platelens.lock"
+LOCK_FILE = "train.lock"  # not hidden: hidden names in a run folder are temp files of atomic writes
 RUN_STATES = ("running", "finished", "stopped", "failed")
 PROGRESS_INTERVAL_S = 2.0  # the Train page polls every 2 s; writing more often would only cost disk syncs
 
