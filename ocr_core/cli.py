@@ -125,6 +125,7 @@ def _input_error_type(check: Callable[[str], Any]) -> Callable[[str], str]:
 
 score_out = _input_error_type(lambda text: check_output_path(text, SCORE_SUFFIXES, "file"))
 checkpoint_out = _input_error_type(lambda text: check_output_path(text, CHECKPOINT_SUFFIXES, "file"))
+onnx_out = _input_error_type(lambda text: check_output_path(text, (".onnx",), "file"))
 folder_out = _input_error_type(lambda text: check_output_folder(text, "folder"))
 
 
@@ -513,7 +514,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "crops like the checkpoint (logits to 1e-4, identical readings) first.")
     p.add_argument("checkpoint", type=existing_file, help="PlateLens .pt checkpoint")
     p.add_argument("--format", choices=("onnx",), default="onnx", help="onnx (the only format so far)")
-    p.add_argument("--out", required=True, help="the .onnx file to write")
+    p.add_argument("--out", required=True, type=onnx_out, help="the .onnx file to write")
     p.add_argument("--data", type=existing_source, default=None,
                    help="crops to check the export on (default: synthetic plates)")
     p.add_argument("--check-crops", type=_int_in(1, 4096, "--check-crops"), default=32,

@@ -286,6 +286,9 @@ def _bad_options(tmp: Path, data: Path, ckpt: Path) -> dict[str, list[object]]:
         "import-seed000 missing": ["import-seed000", tmp / "nowhere.pt", "--out", tmp / "x.pt"],
         "import-seed000 --out x.txt": ["import-seed000", ckpt, "--out", tmp / "x.txt"],
         "info missing": ["info", tmp / "nowhere.pt"],
+        "export --out x.txt": ["export", ckpt, "--out", tmp / "x.txt"],
+        "export --check-crops 0": ["export", ckpt, "--out", tmp / "x.onnx", "--check-crops", "0"],
+        "import-seed unknown arch": ["import-seed", "resnet9000", ckpt, "--out", tmp / "x.pt"],
     }
 
 
@@ -296,7 +299,8 @@ BAD_OPTION_KINDS = [
     "--init missing", "--init malformed vocabulary", "score --batch-size -1", "score --batch-size x",
     "score --out g.xlsx", "score --checkpoint folder", "synth --count 0", "synth --count -1", "synth --seed -1",
     "synth --style mars", "synth --style ,", "synth --out an existing file", "import-seed000 missing",
-    "import-seed000 --out x.txt", "info missing",
+    "import-seed000 --out x.txt", "info missing", "export --out x.txt", "export --check-crops 0",
+    "import-seed unknown arch",
 ]
 
 
