@@ -30,7 +30,6 @@ import albumentations as A
 import cv2
 import numpy as np
 import torch
-from albumentations.pytorch import ToTensorV2
 from torchmetrics.text import CharErrorRate
 from tqdm import tqdm
 
@@ -39,6 +38,7 @@ from ocr_core.data import synth
 from ocr_core.data.dataset import DECODE_CHUNK, decode_listing, load_dataset
 from ocr_core.data.sources import list_source
 from ocr_core.device import default_batch_size, pick_device
+from ocr_core.preprocess import InputSpec, to_model_input
 from ocr_core.score import score_dataset
 from ocr_core.workspace import DEMO_CHECKPOINT
 
@@ -48,10 +48,10 @@ def notebook_way(loaded, paths: list[str], labels: list[str], device: torch.devi
 
     Per sample: ``MyDataset.__getitem__`` (cv2 decode, BGR->RGB, ``A.Compose([Resize, ToTensorV2])``),
     ``predict`` on a batch of one, the label encoder's numpy ``groupby`` decode, then torchmetrics
-    ``CharErrorRate`` on that one sample, under a tqdm bar. The seed divides by 256 for its own model;
-    the uint8 tensor goes to ours, which normalizes inside.
+    ``CharErrorRate`` on that one sample, under a tqdm bar. The seed divides by 256 inside its own model;
+    ours gets the same one-image tensor through its input settings (``to_model_input``).
     """
-    transform = A.Compose([A.Resize(*loaded.input_size), ToTensorV2()])
+    transform = A.Compose([A.Resize(*loaded.input_size)])
     decode_dict = {i + 1: c for i, c in enumerate(loaded.vocab.chars)}
     metric = CharErrorRate()
     start = time.perf_counter()
@@ -60,8 +60,8 @@ def notebook_way(loaded, paths: list[str], labels: list[str], device: torch.devi
         for path, label in tqdm(list(zip(paths, labels)), file=sink):
             image = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_COLOR)
             image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-            x = transform(image=image)["image"].to(device)
-            outputs = loaded.model(x.unsqueeze(0))
+            x = to_model_input(transform(image=image)["image"][None], loaded.input, device)
+            outputs = loaded.model(x)
             ids = torch.argmax(outputs, 2).flatten()
             chars = np.array([decode_dict.get(i.item(), "") for i in ids])
             pred = "".join(c[0] for c in itertools.groupby(chars) if c[0])
@@ -81,7 +81,7 @@ def platelens_way(loaded, folder: Path, device: torch.device, chunk_size: int = 
 
 def notebook_forward_only(loaded, images: np.ndarray, device: torch.device) -> float:
     """Seconds for A's forward passes alone: one pre-loaded image at a time, nothing else."""
-    singles = [torch.from_numpy(image).permute(2, 0, 1).unsqueeze(0).to(device) for image in images]
+    singles = [to_model_input(image[None], loaded.input, device) for image in images]
     start = time.perf_counter()
     with torch.no_grad():
         for x in singles:
@@ -91,19 +91,19 @@ def notebook_forward_only(loaded, images: np.ndarray, device: torch.device) -> f
     return time.perf_counter() - start
 
 
-def forward_only(model: torch.nn.Module, images: np.ndarray, device: torch.device, batch_size: int) -> float:
-    """Seconds for batched forward passes on tensors already in memory, in the layout the scorer feeds."""
-    batches = [torch.from_numpy(images[i:i + batch_size]).permute(0, 3, 1, 2).to(device)
-               for i in range(0, len(images), batch_size)]
-    if device.type == "cuda":
-        batches = [b.contiguous(memory_format=torch.channels_last) for b in batches]
+def forward_only(model: torch.nn.Module, spec: InputSpec, images: np.ndarray, device: torch.device,
+                 batch_size: int) -> float:
+    """Seconds for batched forward passes on crops already in memory, preprocessed as the scorer does
+    (``to_model_input``: the input settings, then channels_last on CUDA)."""
+    batches = [torch.from_numpy(images[i:i + batch_size]).to(device) for i in range(0, len(images), batch_size)]
+    last = device.type == "cuda"
     with torch.inference_mode():
-        model(batches[0])  # oneDNN picks its kernels on the first call
+        model(to_model_input(batches[0], spec, channels_last=last))  # oneDNN picks its kernels on the first call
         if device.type == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()
         for batch in batches:
-            model(batch)
+            model(to_model_input(batch, spec, channels_last=last))
     if device.type == "cuda":
         torch.cuda.synchronize()
     return time.perf_counter() - start
@@ -143,9 +143,9 @@ def main() -> None:
             times["B0"].append(sum(platelens_way(loaded, folder, device, chunk_size=1)))
             times["A"].append(notebook_way(stored, paths, labels, device))
             times["A1"].append(notebook_forward_only(stored, images, device))
-            times["C"].append(forward_only(loaded.model, images, device, batch_size))
-            times["C0"].append(forward_only(stored.model, images, device, batch_size))
-            times["C256"].append(forward_only(loaded.model, images, device, 256))
+            times["C"].append(forward_only(loaded.model, loaded.input, images, device, batch_size))
+            times["C0"].append(forward_only(stored.model, stored.input, images, device, batch_size))
+            times["C256"].append(forward_only(loaded.model, loaded.input, images, device, 256))
     t = {way: statistics.median(seconds) for way, seconds in times.items()}
     n = args.count
     print(f"device={device} threads={args.threads} n={n} batch={batch_size} repeats={args.repeats} "
