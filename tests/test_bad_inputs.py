@@ -141,6 +141,20 @@ def _dataset_cases() -> dict[str, Callable[[Path, Path], Case]]:
     }
 
 
+_EDITS = {
+    "format_version as text": {"format_version": "1"},
+    "input size that does not fit the weights": {"input_size": [64, 128]},
+    "input size of 100000x100000": {"input_size": [100000, 100000]},
+    "tensor in metrics": {"metrics": {"val_accuracy": torch.ones(2)}},
+}
+
+
+def _looping_link_case(root: Path, ckpt: Path) -> Case:
+    folder = _good_folder(root)
+    (folder / "000021-A12121.png").symlink_to("000021-A12121.png")
+    return Case(ckpt, folder, "skip", "000021-A12121.png", 1)
+
+
 def _bad_checkpoint(kind: str) -> Callable[[Path, Path], Case]:
     def build(root: Path, good: Path) -> Case:
         folder = _good_folder(root)
@@ -160,6 +174,9 @@ def _bad_checkpoint(kind: str) -> Callable[[Path, Path], Case]:
             torch.save({"model": {}, "alphabet": "abc", "target_length": 7, "optimizer": {}, "scheduler": {}}, path)
         elif kind == "malicious pickle":
             torch.save({"format_version": 1, "x": TouchOnUnpickle(root / "MARKER")}, path)
+        elif kind in _EDITS:  # issue 21: metadata of the wrong type or range
+            data = {k: v for k, v in torch.load(good, weights_only=True).items() if k not in ("head", "input")}
+            torch.save({**data, "format_version": 1, **_EDITS[kind]}, path)
         return Case(path, folder, "error", path.name)
     return build
 
@@ -168,7 +185,8 @@ CASES: dict[str, Callable[[Path, Path], Case]] = {
     **_dataset_cases(),
     **{kind: _bad_checkpoint(kind) for kind in (
         "other vocabulary", "vocabulary that does not fit its weights", "truncated checkpoint", "random binary",
-        "seed-000 notebook format", "malicious pickle")},
+        "seed-000 notebook format", "malicious pickle", *_EDITS)},
+    "self-referencing symlink": _looping_link_case,
 }
 
 
