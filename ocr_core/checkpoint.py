@@ -1,14 +1,19 @@
 """Checkpoints: a plain dict of tensors and primitives, saved atomically, loaded with ``weights_only=True``.
 
-Keys: ``format_version, arch, arch_config, vocab, input_size, state_dict, augment, data_fingerprint,
-metrics, created`` and, for resumable training checkpoints, ``train_state``. Nothing in a checkpoint
-needs unpickling of Python objects, so a file that does is refused without running any of it.
+Keys: ``format_version, arch, arch_config, head, input, vocab, input_size, state_dict, augment,
+data_fingerprint, metrics, created`` and, for resumable training checkpoints, ``train_state``. ``head``
+(``ocr_core.heads``) and ``input`` (``ocr_core.preprocess.InputSpec``) arrived with format 2; a format-1
+file is upgraded when read (a CTC head over ``vocab``, the architecture's default input settings at
+``input_size``). ``vocab`` and ``input_size`` stay for readers of format 1. Nothing in a checkpoint needs
+unpickling of Python objects, so a file that does is refused without running any of it.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import io
+import logging
 import pickle
 import re
 import zipfile
@@ -20,45 +25,69 @@ import torch
 from torch import nn
 
 from ocr_core.atomic import atomic_path
+from ocr_core.checkpoint_checks import check_archive, check_forward, validate_checkpoint
 from ocr_core.errors import InputError
-from ocr_core.models import build_model, fuse_conv_batchnorm
+from ocr_core.heads import CTCHead, FixedHead, head_from_dict
+from ocr_core.models import arch_spec, build_model, fuse_conv_batchnorm
+from ocr_core.preprocess import InputSpec
 from ocr_core.vocab import Vocab
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 REQUIRED_KEYS = ("format_version", "arch", "arch_config", "vocab", "input_size", "state_dict")
+log = logging.getLogger(__name__)
 
 
 @dataclass
 class LoadedModel:
-    """A model in eval mode with the vocabulary and metadata of its checkpoint."""
+    """A model in eval mode with its head, input settings and the metadata of its checkpoint."""
 
     model: nn.Module
-    vocab: Vocab
+    head: CTCHead | FixedHead
+    input: InputSpec
     arch: str
-    input_size: tuple[int, int]
     meta: dict[str, Any]
     path: str
+
+    @property
+    def vocab(self) -> Vocab:
+        """Every character the model can read."""
+        return self.head.vocab
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        """(height, width) the crops are decoded to."""
+        return self.input.size
 
 
 def make_checkpoint(
     model: nn.Module,
     arch: str,
     arch_config: dict[str, Any],
-    vocab: Vocab,
-    input_size: tuple[int, int],
+    head: CTCHead | FixedHead | Vocab,
+    input_spec: InputSpec | tuple[int, int],
     augment: dict[str, Any] | None = None,
     data_fingerprint: str = "",
     metrics: dict[str, float] | None = None,
     train_state: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Assemble the checkpoint dict of a model (weights copied to the CPU)."""
+    """Assemble the checkpoint dict of a model (weights copied to the CPU).
+
+    A ``Vocab`` stands for a CTC head over it, and a ``(height, width)`` for the architecture's default
+    input settings at that size.
+    """
+    if isinstance(head, Vocab):
+        head = CTCHead(head.chars)
+    if not isinstance(input_spec, InputSpec):
+        input_spec = arch_spec(arch).input.with_size(int(input_spec[0]), int(input_spec[1]))
     state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
     checkpoint: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "arch": arch,
         "arch_config": {k: list(v) if isinstance(v, tuple) else v for k, v in arch_config.items()},
-        "vocab": vocab.chars,
-        "input_size": list(input_size),
+        "head": head.to_dict(),
+        "input": input_spec.to_dict(),
+        "vocab": head.vocab.chars,
+        "input_size": list(input_spec.size),
         "state_dict": state,
         "augment": augment,
         "data_fingerprint": data_fingerprint,
@@ -72,8 +101,12 @@ def make_checkpoint(
 
 def save_checkpoint(checkpoint: dict[str, Any], path: str | Path) -> None:
     """Write a checkpoint dict through a temp file and ``os.replace``, so readers never see half a file."""
+    # Serialised in memory first: torch.save's own file writer reports a full disk as an opaque
+    # RuntimeError, a plain write as OSError (ENOSPC, EFBIG) that the CLI turns into one sentence.
+    buffer = io.BytesIO()
+    torch.save(checkpoint, buffer)
     with atomic_path(path) as tmp:
-        torch.save(checkpoint, tmp)
+        tmp.write_bytes(buffer.getbuffer())
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -85,6 +118,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"checkpoint {path} does not exist; give the path of a .pt file")
+    check_archive(path)  # a zip bomb is refused from its directory, before torch.load inflates it
     data = _safe_torch_load(path)
     if not isinstance(data, dict):
         raise InputError(f"{path} holds a {type(data).__name__}, not a checkpoint dict; give a PlateLens .pt file")
@@ -93,12 +127,34 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
             f"{path} is a seed-000 notebook checkpoint; convert it with "
             f"`python -m ocr_core import-seed000 {path} --out NEW.pt`"
         )
-    missing = [k for k in REQUIRED_KEYS if k not in data]
-    if missing:
-        raise InputError(f"{path} is not a PlateLens checkpoint (missing {', '.join(missing)})")
-    if data["format_version"] > FORMAT_VERSION:
-        raise InputError(f"{path} has format version {data['format_version']}; upgrade PlateLens to read it")
-    return data
+    # Every field's type and range, the declared model size and the metadata's size, in one place
+    # (ocr_core.checkpoint_checks); NaN weights are a warning, not a refusal.
+    for warning in validate_checkpoint(data, path, FORMAT_VERSION, REQUIRED_KEYS).warnings:
+        log.warning("%s", warning)
+    return upgrade_checkpoint(data)
+
+
+def upgrade_checkpoint(data: dict[str, Any]) -> dict[str, Any]:
+    """A format-1 checkpoint dict in format 2: a CTC head over its vocabulary, input settings from the arch.
+
+    Format 1 had CTC models only, with the input scaling inside ``forward``: 1/255 for ``small`` and
+    ``1/input_divisor`` (256) for ``fcnn_bilstm``, whose config carried it. Format-2 dicts pass unchanged.
+    """
+    if data.get("format_version") != 1:
+        return data
+    upgraded = dict(data)
+    config = dict(data.get("arch_config") or {})
+    divisor = config.pop("input_divisor", None)
+    try:
+        height, width = (int(v) for v in data["input_size"])
+        spec = arch_spec(str(data["arch"])).input.with_size(height, width)
+    except (TypeError, ValueError):
+        return data  # model_from_checkpoint reports what does not fit
+    if divisor:
+        spec = InputSpec(spec.channels, height, width, spec.resize, 1.0 / float(divisor), spec.mean, spec.std)
+    upgraded.update(format_version=FORMAT_VERSION, arch_config=config, input=spec.to_dict(),
+                    head=CTCHead(str(data["vocab"])).to_dict())
+    return upgraded
 
 
 def _safe_torch_load(path: Path) -> Any:
@@ -124,17 +180,32 @@ def model_from_checkpoint(checkpoint: dict[str, Any], source: str = "<memory>") 
     Raises:
         InputError: the weights do not fit the declared architecture and vocabulary.
     """
+    checkpoint = upgrade_checkpoint(checkpoint)
     try:
-        vocab = Vocab(checkpoint["vocab"])
-        model = build_model(checkpoint["arch"], vocab.num_classes, checkpoint["arch_config"])
+        head = head_from_dict(checkpoint["head"])
+        spec = InputSpec.from_dict(checkpoint["input"])
+    except (ValueError, TypeError, KeyError) as exc:
+        raise InputError(f"checkpoint {source} has invalid head or input settings ({exc})") from None
+    if checkpoint.get("vocab") != head.vocab.chars:
+        raise InputError(f"checkpoint {source}: its vocab does not match the characters of its head; "
+                         "the file was edited or damaged, so export it again")
+    try:
+        model = build_model(checkpoint["arch"], head.output_classes, checkpoint["arch_config"])
         model.load_state_dict(checkpoint["state_dict"])
     except (ValueError, RuntimeError, TypeError, KeyError) as exc:
         first = str(exc).splitlines()[0][:160]
         raise InputError(f"checkpoint {source} does not match its architecture or vocabulary ({first})") from None
     model.eval()
     meta = {k: v for k, v in checkpoint.items() if k not in ("state_dict", "train_state")}
-    size = tuple(int(v) for v in checkpoint["input_size"])
-    return LoadedModel(model, vocab, checkpoint["arch"], (size[0], size[1]), meta, source)
+    loaded = LoadedModel(model, head, spec, checkpoint["arch"], meta, source)
+    # One blank input through the model (ocr_core.checkpoint_checks): an input size that does not fit the
+    # weights is refused here, once, not on every page; NaN outputs become a warning the pages can show.
+    forward = check_forward(loaded)
+    meta["time_steps"] = forward.time_steps
+    meta["warnings"] = [] if forward.finite else [
+        f"checkpoint {source} gives NaN or infinite outputs (its weights hold NaN or infinity); its readings and "
+        "confidences are meaningless: retrain or pick another checkpoint"]
+    return loaded
 
 
 def freeze_for_inference(model: nn.Module) -> nn.Module:
@@ -221,11 +292,14 @@ def import_seed000(path: str | Path) -> dict[str, Any]:
     state = dict(state)
     sequence_length = int(state["cnn.fc.3.weight"].shape[0]) if "cnn.fc.3.weight" in state else 16
     lstm_hidden = int(state["rnn.0.rnn.weight_hh_l0"].shape[1]) if "rnn.0.rnn.weight_hh_l0" in state else 256
-    config = {"sequence_length": sequence_length, "lstm_hidden": lstm_hidden, "input_divisor": 256.0}
+    config = {"sequence_length": sequence_length, "lstm_hidden": lstm_hidden}
     checkpoint = {
         "format_version": FORMAT_VERSION,
         "arch": "fcnn_bilstm",
         "arch_config": config,
+        "head": CTCHead(vocab.chars).to_dict(),
+        # The notebook fed pixels / 256 (the arch default).
+        "input": arch_spec("fcnn_bilstm").input.to_dict(),
         "vocab": vocab.chars,
         "input_size": [32, 128],
         "state_dict": state,

@@ -1,4 +1,4 @@
-"""Training: a flat CTC loop over in-memory crops, writing checkpoints and ``history.jsonl`` to a run folder.
+"""Training: a flat loop over in-memory crops (the model's head owns the loss), writing checkpoints and ``history.jsonl`` to a run folder.
 
 A run folder holds ``options.json`` (what was asked), ``status.json`` (running, finished, stopped or
 failed, with the process id), ``history.jsonl`` (one JSON line per epoch, appended and flushed so
@@ -7,6 +7,7 @@ another process can poll it), ``last.pt`` (resumable) and ``best.pt`` (by valida
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import random
@@ -21,22 +22,25 @@ from typing import Any
 import albumentations as A
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from ocr_core import augment as augment_lib
-from ocr_core.checkpoint import make_checkpoint, model_from_checkpoint, read_checkpoint, save_checkpoint
-from ocr_core.data.dataset import DEFAULT_INPUT_SIZE, PlateDataset, load_dataset
+from ocr_core.checkpoint import LoadedModel, make_checkpoint, model_from_checkpoint, read_checkpoint, save_checkpoint
+from ocr_core.checkpoint_checks import unreadable_label_warning
+from ocr_core.data.dataset import PlateDataset, load_dataset
 from ocr_core.data.sources import split_by_hash
 from ocr_core.device import default_batch_size, pick_device, uses_amp
 from ocr_core.errors import InputError
-from ocr_core.models import DEFAULT_ARCH, arch_config, build_model
+from ocr_core.heads import CTCHead, FixedHead, Head, head_for_labels, head_from_dict
+from ocr_core.models import DEFAULT_ARCH, arch_config, arch_spec, build_model
+from ocr_core.preprocess import InputSpec, to_model_input
 from ocr_core.atomic import write_json_atomic
-from ocr_core.runs import HISTORY_FILE, OPTIONS_FILE, ProgressWriter, append_history, write_status
+from ocr_core.runs import (HISTORY_FILE, OPTIONS_FILE, ProgressWriter, append_history, claim_run_folder,
+                            write_status)
 from ocr_core.score import build_score_frame, run_batch, summarize
-from ocr_core.vocab import BLANK_ID, Vocab
+from ocr_core.vocab import Vocab
 
 
 SCRATCH_LR = 3e-3
@@ -73,29 +77,26 @@ class TrainOptions:
 
 
 class AugmentedCrops(Dataset):
-    """Cached uint8 crops with their encoded labels; the augmentation runs in DataLoader workers."""
+    """Cached uint8 crops with their labels; the augmentation runs in DataLoader workers."""
 
-    def __init__(self, images: np.ndarray, targets: list[list[int]], pipeline: A.Compose | None) -> None:
+    def __init__(self, images: np.ndarray, labels: list[str], pipeline: A.Compose | None) -> None:
         self.images = images
-        self.targets = targets
+        self.labels = labels
         self.pipeline = pipeline
 
     def __len__(self) -> int:
         return len(self.images)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, list[int]]:
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, str]:
         image = self.images[index]
         if self.pipeline is not None:
             image = self.pipeline(image=image)["image"]
-        return torch.from_numpy(np.ascontiguousarray(image)), self.targets[index]
+        return torch.from_numpy(np.ascontiguousarray(image)), self.labels[index]
 
 
-def collate(batch: list[tuple[torch.Tensor, list[int]]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Stack images to (N, 3, H, W) uint8 and concatenate targets for ``F.ctc_loss``."""
-    images = torch.stack([item[0] for item in batch]).permute(0, 3, 1, 2)
-    targets = torch.tensor([i for item in batch for i in item[1]], dtype=torch.long)
-    lengths = torch.tensor([len(item[1]) for item in batch], dtype=torch.long)
-    return images, targets, lengths
+def collate(batch: list[tuple[torch.Tensor, str]]) -> tuple[torch.Tensor, list[str]]:
+    """Stack uint8 crops to (N, H, W, 3); the head encodes the labels when it computes the loss."""
+    return torch.stack([item[0] for item in batch]), [item[1] for item in batch]
 
 
 def _init_worker(_: int) -> None:
@@ -121,7 +122,7 @@ def resolve_pipeline(spec: str) -> A.Compose | None:
     return augment_lib.load_pipeline(Path(spec))
 
 
-def transfer_weights(model: nn.Module, state: dict[str, torch.Tensor], old_classes: int) -> None:
+def transfer_weights(model: nn.Module, state: dict[str, torch.Tensor], old_classes: int | tuple[int, ...]) -> None:
     """Load ``state`` into ``model``, growing output layers whose first dimension was ``old_classes``.
 
     Rows of the old vocabulary keep their trained weights; rows of new characters keep their fresh init.
@@ -141,6 +142,24 @@ def transfer_weights(model: nn.Module, state: dict[str, torch.Tensor], old_class
             raise InputError(f"cannot fine-tune: layer {name} has shape {tuple(old.shape)} in --init "
                              f"but {tuple(new.shape)} here; use the same --arch")
     model.load_state_dict(target)
+
+
+def grown_head(head: CTCHead | FixedHead, labels: list[str]) -> CTCHead | FixedHead:
+    """The head of a checkpoint we fine-tune from, with the new characters of ``labels`` appended.
+
+    Only a CTC head with nothing after its characters can grow (new ids go after the old ones, so the
+    trained output rows keep their meaning); a fixed head must already know every character.
+
+    Raises:
+        InputError: the labels need characters the head cannot take.
+    """
+    new = head.vocab.extended(labels).chars[len(head.vocab):]
+    if not new:
+        return head
+    if isinstance(head, CTCHead) and head.extra == 0 and head.blank < head.first:
+        return CTCHead(head.chars + new, head.blank, head.first)
+    raise InputError(f"cannot fine-tune: the labels have characters {new!r} that the --init checkpoint's "
+                     f"{head.kind} head cannot add; train from scratch or drop those samples")
 
 
 class _StopFlag:
@@ -208,21 +227,22 @@ def _load_splits(opts: TrainOptions, input_size: tuple[int, int],
 
 
 @torch.inference_mode()
-def evaluate(model: nn.Module, val: PlateDataset, vocab: Vocab, device: torch.device,
+def evaluate(model: nn.Module, head: Head, spec: InputSpec, val: PlateDataset, device: torch.device,
              batch_size: int) -> dict[str, float]:
-    """Validation loss, exact-plate accuracy and corpus CER of ``model`` on ``val``."""
+    """Validation loss (per label character), exact-plate accuracy and corpus CER of ``model`` on ``val``."""
     model.eval()
     preds: list[str] = []
     conf = np.zeros(len(val), np.float64)
     loss = np.zeros(len(val), np.float32)
     labels = val.labels
+    vocab = head.vocab
     for start in range(0, len(val), batch_size):
         stop = min(start + batch_size, len(val))
-        out = run_batch(model, val.images[start:stop], vocab, device, labels[start:stop])
+        out = run_batch(model, head, spec, val.images[start:stop], device, labels[start:stop])
         preds += out.preds
         conf[start:stop], loss[start:stop] = out.confidence, out.loss
     summary = summarize(build_score_frame(val, preds, conf, loss, vocab))
-    # Per label character, like F.ctc_loss's "mean" reduction in training, so both curves share units.
+    # Per label character, like the heads' training losses, so both curves share units.
     per_char = loss / np.maximum([len(vocab.encode(label)) for label in labels], 1)
     finite = per_char[np.isfinite(per_char)]
     return {
@@ -253,16 +273,17 @@ def train(opts: TrainOptions, resume: str | None = None,
     if opts.lr is None:
         opts = replace(opts, lr=default_lr(opts.init))
     out = Path(opts.out)
-    out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(out / OPTIONS_FILE, asdict(opts))
-    write_status(out, "running")
-    try:
-        with _StopFlag() as stop:
-            result = _train(opts, out, stop, state, on_epoch)
-    except BaseException as exc:
-        write_status(out, "failed", error=str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__)
-        raise
-    write_status(out, "stopped" if result.get("stopped") else "finished")
+    # One writer per run folder, and a new run never appends to another run's history (ocr_core.runs).
+    with claim_run_folder(out, new_run=not resume):
+        write_json_atomic(out / OPTIONS_FILE, asdict(opts))
+        write_status(out, "running")
+        try:
+            with _StopFlag() as stop:
+                result = _train(opts, out, stop, state, on_epoch)
+        except BaseException as exc:
+            write_status(out, "failed", error=str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__)
+            raise
+        write_status(out, "stopped" if result.get("stopped") else "finished")
     return result
 
 
@@ -276,35 +297,39 @@ def _train(opts: TrainOptions, out: Path, stop: _StopFlag, state: dict[str, Any]
     resume_ckpt = read_checkpoint(out / "last.pt") if state else None
     base = resume_ckpt or init_ckpt
     arch = base["arch"] if base else opts.arch
-    input_size: tuple[int, int] = tuple(base["input_size"]) if base else DEFAULT_INPUT_SIZE  # type: ignore[assignment]
+    spec = arch_spec(arch)
+    input_spec = InputSpec.from_dict(base["input"]) if base else spec.input
     config = base["arch_config"] if base else arch_config(arch)
     report = ProgressWriter(out)
-    train_set, val_set = _load_splits(opts, input_size, report)
+    train_set, val_set = _load_splits(opts, input_spec.size, report)
 
+    old: LoadedModel | None = None
     if resume_ckpt is not None:
-        vocab = Vocab(resume_ckpt["vocab"])
-    elif init_ckpt is not None:
-        vocab = Vocab(init_ckpt["vocab"]).extended(train_set.labels)
-    elif opts.vocab:
-        vocab = Vocab.preset(opts.vocab).extended(train_set.labels)
-    else:
-        vocab = Vocab.from_labels(train_set.labels)
-
-    model = build_model(arch, vocab.num_classes, config)
-    if resume_ckpt is not None:
-        model.load_state_dict(resume_ckpt["state_dict"])
+        head = head_from_dict(resume_ckpt["head"])
     elif init_ckpt is not None:
         old = model_from_checkpoint(init_ckpt, str(opts.init))
-        transfer_weights(model, old.model.state_dict(), old.vocab.num_classes)
+        head = grown_head(old.head, train_set.labels)
+    else:
+        preset = Vocab.preset(opts.vocab).extended(train_set.labels) if opts.vocab else None
+        head = head_for_labels(spec.head, train_set.labels, preset, spec.positions, spec.separate_first)
+
+    model = build_model(arch, head.output_classes, config)
+    if resume_ckpt is not None:
+        model.load_state_dict(resume_ckpt["state_dict"])
+    elif old is not None:
+        transfer_weights(model, old.model.state_dict(), old.head.output_classes)
     model.to(device)
     if uses_amp(device):
         model = model.to(memory_format=torch.channels_last)
+    # Labels longer than the model's time steps have an infinite loss that training zeroes: say so up front.
+    unreadable = unreadable_label_warning(model, head, input_spec, train_set.labels)
+    if unreadable:
+        logging.getLogger(__name__).warning("%s", unreadable)
 
     batch_size = opts.batch_size or default_batch_size(device, inference=False)
-    targets = [vocab.encode(label) for label in train_set.labels]
     workers = opts.workers if opts.workers is not None else min(2, os.cpu_count() or 1)
     loader = DataLoader(
-        AugmentedCrops(train_set.images, targets, pipeline),
+        AugmentedCrops(train_set.images, train_set.labels, pipeline),
         batch_size=batch_size, shuffle=True, drop_last=len(train_set) > batch_size, collate_fn=collate,
         num_workers=workers, worker_init_fn=_init_worker, persistent_workers=workers > 0,
         pin_memory=device.type == "cuda", generator=torch.Generator().manual_seed(opts.seed),
@@ -337,7 +362,7 @@ def _train(opts: TrainOptions, out: Path, stop: _StopFlag, state: dict[str, Any]
             "options": asdict(opts), "epoch": epoch_done, "best_accuracy": best_accuracy, "best_loss": best_loss,
             "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
         }
-        return make_checkpoint(model, arch, config, vocab, input_size, augment_dict, fingerprint, metrics, train_state)
+        return make_checkpoint(model, arch, config, head, input_spec, augment_dict, fingerprint, metrics, train_state)
 
     metrics: dict[str, float] = {}
     stopped = False
@@ -348,16 +373,11 @@ def _train(opts: TrainOptions, out: Path, stop: _StopFlag, state: dict[str, Any]
         # disable=None: bars on terminals only, no progress-bar noise in train.log or captured stderr.
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{opts.epochs}", unit="batch", dynamic_ncols=True,
                    leave=False, disable=None)
-        for step, (images, target, lengths) in enumerate(bar, 1):
-            images = images.to(device, non_blocking=True)
-            if uses_amp(device):
-                images = images.contiguous(memory_format=torch.channels_last)
+        for step, (crops, labels) in enumerate(bar, 1):
+            images = to_model_input(crops, input_spec, device, channels_last=uses_amp(device))
             with torch.autocast(device.type, enabled=uses_amp(device)):
                 logits = model(images)
-            log_probs = logits.float().log_softmax(-1).transpose(0, 1)
-            input_lengths = torch.full((images.shape[0],), log_probs.shape[0], dtype=torch.long)
-            loss = F.ctc_loss(log_probs, target.to(device), input_lengths, lengths.to(device),
-                              blank=BLANK_ID, zero_infinity=True)
+            loss = head.training_loss(logits, labels)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.unscale_(optimizer)
@@ -378,7 +398,7 @@ def _train(opts: TrainOptions, out: Path, stop: _StopFlag, state: dict[str, Any]
             stopped = True
             break
         seconds = time.perf_counter() - started
-        val_metrics = evaluate(model, val_set, vocab, device, eval_batch) if val_set is not None and len(val_set) else {
+        val_metrics = evaluate(model, head, input_spec, val_set, device, eval_batch) if val_set is not None and len(val_set) else {
             "val_loss": float("nan"), "val_accuracy": float("nan"), "val_cer": float("nan")}
         row = {
             "epoch": epoch + 1,
