@@ -207,6 +207,8 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         data = data["state_dict"]  # a Lightning trainer checkpoint (.ckpt) keeps the module's weights here
     if isinstance(data, dict) and {"arch", "state_dict", "vocab"} <= set(data):
         raise InputError(f"{path} is already a PlateLens checkpoint; load it directly instead of importing it")
+    if isinstance(data, dict) and {"model", "alphabet"} <= set(data):
+        raise InputError(f"{path} is a seed-000 checkpoint (model and alphabet); import it as fcnn_bilstm")
     if not isinstance(data, dict) or not data or not all(
             isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in data.items()):
         raise InputError(f"{path} is not a state_dict (a dict of named tensors); save the notebook's model with "
@@ -224,6 +226,29 @@ def _strip_prefix(state: dict[str, torch.Tensor], marker: str) -> dict[str, torc
             if all(k.startswith(prefix) for k in state):
                 return {k[len(prefix):]: v for k, v in state.items()}
     return state
+
+
+def _guess_arch(state: dict[str, torch.Tensor], path: Path) -> str:
+    """The seed architecture whose state_dict keys ``state`` has exactly, or ""."""
+    for arch, (_, marker, planner) in _PLANS.items():
+        candidate = _strip_prefix(state, marker)
+        try:
+            plan = planner(candidate, path, None)
+            with torch.device("meta"):  # shapes only: no memory, no initialisation cost
+                keys = set(build_model(arch, plan.head.output_classes, plan.config).state_dict())
+        except Exception:  # noqa: BLE001, S112 - any failure means "not this one"
+            continue
+        missing = keys - set(candidate)
+        if set(candidate) <= keys and all(k.endswith("num_batches_tracked") for k in missing):
+            return arch
+    return ""
+
+
+def _wrong_arch(arch: str, seed: str, path: Path, state: dict[str, torch.Tensor], detail: str) -> InputError:
+    guess = _guess_arch(state, path)
+    hint = f"it looks like {guess} (seed {_PLANS[guess][0]}): import it as that" if guess and guess != arch \
+        else "check the architecture name or the file"
+    return InputError(f"{path} is not a state_dict of {arch} (seed {seed}): {detail}; {hint}")
 
 
 def _key_summary(keys: list[str]) -> str:
@@ -257,8 +282,7 @@ def import_seed(arch: str, path: str | Path, alphabet: str | None = None) -> dic
     try:
         plan = planner(state, path, alphabet)
     except KeyError as exc:
-        raise InputError(f"{path} is not a state_dict of {arch} (seed {seed}): it has no {exc.args[0]!r}; "
-                         "check the architecture name or the file") from None
+        raise _wrong_arch(arch, seed, path, state, f"it has no {exc.args[0]!r}") from None
     except ValueError as exc:  # a head or input setting the shapes imply cannot exist
         raise InputError(f"{path} does not fit {arch} (seed {seed}): {exc}") from None
     if arch == "resnet18_gru" and plan.config["in_channels"] == 3:
@@ -269,6 +293,7 @@ def import_seed(arch: str, path: str | Path, alphabet: str | None = None) -> dic
     except (ValueError, TypeError) as exc:
         raise InputError(f"{path} does not fit {arch} (seed {seed}): {exc}") from None
     expected = model.state_dict()
+    as_saved = dict(state)
     for key, value in expected.items():
         if key.endswith("num_batches_tracked") and key not in state:
             state[key] = value.clone()  # older torch versions did not save this counter
@@ -277,8 +302,7 @@ def import_seed(arch: str, path: str | Path, alphabet: str | None = None) -> dic
     if missing or unexpected:
         detail = "; ".join(part for part in (missing and f"missing {_key_summary(missing)}",
                                              unexpected and f"unexpected {_key_summary(unexpected)}") if part)
-        raise InputError(f"{path} is not a state_dict of {arch} (seed {seed}): {detail}; "
-                         "check the architecture name or the file")
+        raise _wrong_arch(arch, seed, path, as_saved, detail)
     wrong = [f"{k} {tuple(state[k].shape)} instead of {tuple(v.shape)}" for k, v in expected.items()
              if tuple(state[k].shape) != tuple(v.shape)]
     if wrong:

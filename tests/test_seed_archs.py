@@ -297,6 +297,8 @@ def test_another_architectures_file_is_one_clear_sentence(arch, tmp_path):
     with pytest.raises(InputError, match=rf"{path.name}.*(not a state_dict of|does not fit|other shapes|positions)") as err:
         import_seed(arch, path)
     assert "\n" not in str(err.value)
+    if "not a state_dict of" in str(err.value):  # the file's own architecture is named
+        assert f"it looks like {OTHER_ARCH[arch]} (seed " in str(err.value), str(err.value)
 
 
 @pytest.mark.parametrize("arch", SEED_ONLY)
@@ -340,6 +342,9 @@ def test_pickled_objects_missing_files_and_platelens_checkpoints_are_refused(tmp
     save_checkpoint(import_seed("crnn_fixed", path), imported)
     with pytest.raises(InputError, match="already a PlateLens checkpoint"):
         import_seed("crnn_fixed", imported)
+    torch.save({"model": _small_state("crnn_fixed"), "alphabet": "abc"}, tmp_path / "seed000.pth")
+    with pytest.raises(InputError, match="seed-000 checkpoint .* import it as fcnn_bilstm"):
+        import_seed("crnn_fixed", tmp_path / "seed000.pth")
     torch.save([torch.zeros(1)], tmp_path / "list.pth")
     with pytest.raises(InputError, match="not a state_dict"):
         import_seed("crnn_fixed", tmp_path / "list.pth")
