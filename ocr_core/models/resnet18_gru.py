@@ -106,7 +106,13 @@ class FeatureExtractor(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Features (N, 1, 512, output_len) of preprocessed images."""
-        return self.apply_projection(self.pool(self.cnn(x)))
+        features = self.cnn(x)
+        rows = self.pool.kernel_size[0] if isinstance(self.pool.kernel_size, tuple) else self.pool.kernel_size
+        if features.shape[2] // rows != 1 or features.shape[3] != self.proj.in_channels:
+            # The pool and the projection are sized for one input size (cnn_input_size), as in the notebook.
+            raise ValueError(f"resnet18_gru was built for {32 * self.proj.in_channels} px wide inputs "
+                             f"{32 * rows} px high (cnn_input_size), not {x.shape[2]}x{x.shape[3]}")
+        return self.apply_projection(self.pool(features))
 
 
 class SequencePredictor(nn.Module):
