@@ -269,6 +269,16 @@ def estimate_parameters(arch: str, output_classes: Any, config: dict[str, Any], 
     Raises:
         InputError: the architecture is unknown or the config cannot build a model.
     """
+    model = meta_model(arch, output_classes, config, src)
+    return int(sum(p.numel() for p in model.parameters()) + sum(b.numel() for b in model.buffers()))
+
+
+def meta_model(arch: str, output_classes: Any, config: dict[str, Any], src: str = "<memory>") -> nn.Module:
+    """The model of ``arch`` and ``config`` built on the ``meta`` device: shapes without memory.
+
+    Raises:
+        InputError: the architecture is unknown or the config cannot build a model.
+    """
     from ocr_core.models import build_model
 
     known = _config_fields(arch)
@@ -280,7 +290,26 @@ def estimate_parameters(arch: str, output_classes: Any, config: dict[str, Any], 
         first = (str(exc).splitlines() or [type(exc).__name__])[0][:160]
         raise InputError(f"checkpoint {src} has an arch_config that cannot build a {arch} model ({first}); "
                          "re-save the model") from None
-    return int(sum(p.numel() for p in model.parameters()) + sum(b.numel() for b in model.buffers()))
+    return model
+
+
+def _check_shapes(model: nn.Module, state: dict[str, torch.Tensor], src: str) -> None:
+    """Refuse weights whose names or shapes differ from the declared model's, before it is built for real."""
+    expected = {name: tuple(t.shape) for name, t in model.state_dict().items()}
+    missing = [name for name in expected if name not in state]
+    unexpected = [name for name in state if name not in expected]
+    wrong = [name for name in expected if name in state and tuple(state[name].shape) != expected[name]]
+    if not (missing or unexpected or wrong):
+        return
+    if wrong:
+        name = wrong[0]
+        first = f"{name} is {tuple(state[name].shape)} in the file, {expected[name]} in the declared model"
+    elif missing:
+        first = f"{len(missing)} weight(s) missing, first {missing[0]}"
+    else:
+        first = f"{len(unexpected)} unknown weight(s), first {unexpected[0]}"
+    raise InputError(f"checkpoint {src} does not match its architecture or vocabulary ({first[:160]}); "
+                     "re-save the model or pick the checkpoint that goes with it")
 
 
 def nonfinite_tensors(state_dict: dict[str, Any]) -> list[str]:
@@ -388,10 +417,12 @@ def validate_checkpoint(data: dict[str, Any], source: str | Path, max_version: i
         raise InputError(f"checkpoint {src}: {exc}; a checkpoint's metadata must be plain values") from None
     _check_arch_config(data.get("arch_config"), src)
     weights = _check_state_dict(data.get("state_dict"), src)
-    parameters = estimate_parameters(str(arch), _output_classes({**data, "_source": src}), data["arch_config"], src)
+    model = meta_model(str(arch), _output_classes({**data, "_source": src}), data["arch_config"], src)
+    parameters = int(sum(p.numel() for p in model.parameters()) + sum(b.numel() for b in model.buffers()))
     if parameters > MAX_PARAMETERS:
         raise InputError(f"checkpoint {src} declares a {arch} model of {parameters:,} parameters, over the limit "
                          f"of {MAX_PARAMETERS:,}; it is not a model PlateLens can serve")
+    _check_shapes(model, data["state_dict"], src)
     report = CheckpointReport(parameters=max(parameters, weights))
     report.nonfinite_tensors = nonfinite_tensors(data["state_dict"])
     if report.nonfinite_tensors:

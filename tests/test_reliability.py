@@ -203,6 +203,16 @@ def test_huge_hidden_size_is_refused_before_the_model_is_built(base, tmp_path, m
     assert "wide.pt" in str(exc.value)
 
 
+def test_declared_size_under_the_limit_but_not_the_weights_is_refused_before_building(base, tmp_path, monkeypatch):
+    # 21M parameters declared (under the limit) over the 0.6M weights actually stored.
+    path = _save(tmp_path, "mismatch.pt", {**base, "arch_config": {**base["arch_config"], "rnn_hidden": 1500}})
+    monkeypatch.setattr("ocr_core.checkpoint.build_model",
+                        lambda *a, **k: pytest.fail("the real model must not be built"))
+    with pytest.raises(InputError, match="does not match its architecture") as exc:
+        read_checkpoint(path)
+    assert "mismatch.pt" in str(exc.value) and "rnn.weight_ih_l0" in str(exc.value)
+
+
 def _declare_size(path: Path, entry_suffix: str, size: int) -> None:
     """Patch the zip directory so that one entry declares ``size`` uncompressed bytes."""
     blob = bytearray(path.read_bytes())
