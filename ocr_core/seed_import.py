@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime as _dt
 import re
 import string
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -202,7 +203,14 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise InputError(f"{path} does not exist; give the file the notebook saved with torch.save(model.state_dict(), ...)")
     check_archive(path)
-    data = _safe_torch_load(path)
+    try:
+        data = _safe_torch_load(path)
+    except InputError as exc:
+        if zipfile.is_zipfile(path) and "pickled Python objects" not in str(exc):
+            raise  # a damaged torch.save file: the loader's sentence says so
+        # Seed 001 pickled whole model objects (pkl.dump); only their weights can be read safely.
+        raise InputError(f"{exc}; in the notebook, save the weights with torch.save(model.state_dict(), PATH) "
+                         "and import that file") from None
     if isinstance(data, dict) and isinstance(data.get("state_dict"), dict) and "arch" not in data:
         data = data["state_dict"]  # a Lightning trainer checkpoint (.ckpt) keeps the module's weights here
     if isinstance(data, dict) and {"arch", "state_dict", "vocab"} <= set(data):

@@ -8,6 +8,7 @@ file into a PlateLens checkpoint, and on the same uint8 crops (the notebook's pr
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -332,9 +333,14 @@ def test_pickled_objects_missing_files_and_platelens_checkpoints_are_refused(tmp
     marker = tmp_path / "ran"
     evil = tmp_path / "evil.pth"
     torch.save({"x": TouchOnUnpickle(marker)}, evil)
-    with pytest.raises(InputError, match="refused"):
+    with pytest.raises(InputError, match=r"refused.*torch\.save\(model\.state_dict\(\), PATH\)"):
         import_seed("crnn_shi", evil)
     assert not marker.exists()
+    pickled = tmp_path / "model_16"  # seed 001 pickled its whole model: pkl.dump(model, file)
+    with open(pickled, "wb") as out:
+        pickle.dump(nb.CRNN004(), out, protocol=2)
+    with pytest.raises(InputError, match=r"model_16.*torch\.save\(model\.state_dict\(\), PATH\)"):
+        import_seed("crnn_shi", pickled)
     with pytest.raises(InputError, match="does not exist"):
         import_seed("crnn_shi", tmp_path / "nope.pth")
     _, path = _notebook_file("crnn_fixed", tmp_path, _crops("crnn_fixed", 1))
