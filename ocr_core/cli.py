@@ -127,6 +127,10 @@ score_out = _input_error_type(lambda text: check_output_path(text, SCORE_SUFFIXE
 checkpoint_out = _input_error_type(lambda text: check_output_path(text, CHECKPOINT_SUFFIXES, "file"))
 onnx_out = _input_error_type(lambda text: check_output_path(text, (".onnx",), "file"))
 folder_out = _input_error_type(lambda text: check_output_folder(text, "folder"))
+# torchrun sets WORLD_SIZE: then every process writes its own part into a folder.
+score_or_parts_out = _input_error_type(
+    lambda text: check_output_folder(text, "folder") if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1
+    else check_output_path(text, SCORE_SUFFIXES, "file"))
 
 
 def arch_name(text: str) -> str:
@@ -244,6 +248,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             vocab=args.vocab, extra_data=extra_data,
         )
         result = train(opts)
+    from ocr_core.distributed import world_from_env
+
+    if not world_from_env().is_main:
+        return 0  # rank 0 reports for the run
     state = "stopped" if result.get("stopped") else "finished"
     best = float(result.get("best_accuracy", float("nan")))
     # The trainer starts from best = -1; a run stopped before its first validation has no best yet.
@@ -260,9 +268,12 @@ def _check_train_inputs(args: argparse.Namespace) -> None:
     forward pass) and the --augment pipeline must keep a crop's shape, dtype and channels.
     """
     from ocr_core.checkpoint import model_from_checkpoint, read_checkpoint
+    from ocr_core.distributed import world_from_env
     from ocr_core.runs import check_new_run_folder
 
-    check_new_run_folder(Path(args.out))
+    # Under torchrun rank 0 alone owns the run folder; the others would see the folder it just claimed.
+    if world_from_env().is_main:
+        check_new_run_folder(Path(args.out))
     input_size = None
     if args.init:
         loaded = model_from_checkpoint(read_checkpoint(args.init), str(args.init))
@@ -297,18 +308,30 @@ def cmd_score(args: argparse.Namespace) -> int:
     """Score a dataset with a checkpoint and print the one-line summary."""
     import torch
 
-    from ocr_core.data.dataset import load_dataset
-    from ocr_core.device import pick_device
+    from ocr_core.data.dataset import decode_listing
+    from ocr_core.data.sources import SourceListing, list_source
+    from ocr_core.distributed import barrier, join, leave, shard, world_from_env
     from ocr_core.formats import resolve_format
     from ocr_core.onnx_io import load_any_model
-    from ocr_core.score import score_dataset, summarize
+    from ocr_core.score import MERGED_NAME, merge_score_parts, part_path, score_dataset, summarize, write_frame_atomic
 
-    device = pick_device(args.device)
+    world = world_from_env()
+    if world.enabled and not args.out:
+        raise InputError("a sharded score (torchrun) needs --out FOLDER for the parts of every process")
+    if world.enabled and Path(args.out).suffix:
+        raise InputError(f"under torchrun --out is a folder for the parts of every process, not {args.out}")
+    device = join(world, args.device)
     loaded = load_any_model(args.checkpoint)
     loaded.model.to(device)
+    listing = list_source(args.data)
+    if world.enabled:
+        # Contiguous shards of the listing: the merged parts are the one-process frame, row for row.
+        rows = shard(len(listing.samples), world)
+        listing = SourceListing(listing.spec, listing.kind, listing.samples[rows.start:rows.stop],
+                                listing.skipped if world.is_main else [])
     bar, progress = _tqdm_progress("decode")
     with bar:
-        dataset = load_dataset(args.data, loaded.input_size, strict=args.strict, progress=progress)
+        dataset = decode_listing(listing, loaded.input_size, strict=args.strict, progress=progress)
     try:
         fmt = resolve_format(args.format, loaded.meta.get("text_format"), dataset.labels)
     except ValueError as exc:
@@ -320,8 +343,28 @@ def cmd_score(args: argparse.Namespace) -> int:
         frame = score_dataset(loaded, dataset, device=device, batch_size=args.batch_size, progress=progress,
                               text_format=fmt)
     _warn_about_frame(frame, loaded)
-    if args.out:
+    if world.enabled:
+        folder = check_output_folder(args.out, "--out")
+        folder.mkdir(parents=True, exist_ok=True)
+        write_frame_atomic(frame, part_path(folder, world.rank, world.size))
+        barrier(world)
+        leave()
+        if not world.is_main:
+            return 0
+        frame = merge_score_parts(folder)
+        write_frame_atomic(frame, folder / MERGED_NAME)
+    elif args.out:
         _write_frame(frame, args.out)
+    print(summarize(frame).line())
+    return 0
+
+
+def cmd_merge_scores(args: argparse.Namespace) -> int:
+    """Join the parts of a sharded score run into one frame."""
+    from ocr_core.score import MERGED_NAME, merge_score_parts, summarize
+
+    frame = merge_score_parts(args.folder)
+    _write_frame(frame, args.out or str(Path(args.folder) / MERGED_NAME))
     print(summarize(frame).line())
     return 0
 
@@ -471,7 +514,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True, type=existing_file,
                    help="PlateLens .pt checkpoint, or an .onnx file exported by `export`")
     p.add_argument("--data", required=True, type=existing_source, help="folder, .json or .csv manifest")
-    p.add_argument("--out", type=score_out, help="write the score frame to this .parquet (or .csv) file")
+    p.add_argument("--out", type=score_or_parts_out,
+                   help="write the score frame to this .parquet (or .csv) file; under torchrun, a folder for "
+                        "every process's part and the merged scores.parquet")
     p.add_argument("--device", type=device_name, default="auto", help="auto, cpu, cuda or mps")
     p.add_argument("--batch-size", type=batch_int, default=None,
                    help="inference batch size (default 64 on CPU, 1024 on CUDA)")
@@ -480,6 +525,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="constrain readings to a plate format: none (default); auto (the checkpoint's format, "
                         "else the one the labels follow); cn, cn-blue, cn-green, ru; or a regular expression")
     p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("merge-scores", help="join the parts of a sharded (torchrun) score run",
+                       description="Join the part-NNNNN-of-NNNNN.parquet files that `torchrun ... score --out "
+                                   "FOLDER` wrote into one score frame (FOLDER/scores.parquet by default).")
+    p.add_argument("folder", type=existing_source, help="the folder of the parts")
+    p.add_argument("--out", type=score_out, default=None, help="where to write the frame (.parquet or .csv)")
+    p.set_defaults(func=cmd_merge_scores)
 
     p = sub.add_parser("import-predictions", help="turn another OCR system's predictions into a score frame",
                        description="Read a predictions file (CSV, TSV, JSON Lines or Parquet with columns file "

@@ -31,6 +31,7 @@ from ocr_core.atomic import atomic_path, write_json_atomic
 from ocr_core.checkpoint import LoadedModel
 from ocr_core.data.dataset import PlateDataset
 from ocr_core.device import default_batch_size, uses_amp
+from ocr_core.errors import InputError
 from ocr_core.formats import compile_format
 from ocr_core.frame import SCHEMA_VERSION, build_frame
 from ocr_core.heads import Head
@@ -210,6 +211,46 @@ def write_frame_atomic(frame: pd.DataFrame, path: Path, meta: dict | None = None
         write_json_atomic(path.with_suffix(".json"), meta)
     with atomic_path(path) as tmp:
         frame.to_parquet(tmp, index=False)
+
+
+PART_PATTERN = "part-{rank:05d}-of-{size:05d}.parquet"
+MERGED_NAME = "scores.parquet"
+
+
+def part_path(folder: Path, rank: int, size: int) -> Path:
+    """Where process ``rank`` of ``size`` writes its share of a sharded score run."""
+    return Path(folder) / PART_PATTERN.format(rank=rank, size=size)
+
+
+def merge_score_parts(folder: str | Path) -> pd.DataFrame:
+    """The score frame of a sharded run: its parts in rank order, ``sample`` numbered again from 0.
+
+    Shards are contiguous runs of the dataset's listing, so the merged frame has the rows, order and ids
+    of a one-process run of the same dataset.
+
+    Raises:
+        InputError: no parts, parts of runs with different process counts, or missing or unreadable parts.
+    """
+    folder = Path(folder)
+    parts = sorted(folder.glob("part-*-of-*.parquet"))
+    if not parts:
+        raise InputError(f"{folder} holds no score parts (part-NNNNN-of-NNNNN.parquet); run a sharded score there")
+    sizes = {p.stem.rsplit("-of-", 1)[1] for p in parts}
+    if len(sizes) != 1:
+        raise InputError(f"{folder} holds parts of runs with {len(sizes)} different process counts; "
+                         "delete the old parts and score again")
+    size = int(sizes.pop())
+    missing = [r for r in range(size) if not part_path(folder, r, size).is_file()]
+    if missing:
+        raise InputError(f"{folder} lacks the parts of rank(s) {missing[:5]} of {size}; "
+                         "those processes did not finish: score again")
+    frames = [read_cached_frame(part_path(folder, r, size)) for r in range(size)]
+    broken = [r for r, f in enumerate(frames) if f is None]
+    if broken:
+        raise InputError(f"the part of rank {broken[0]} in {folder} is unreadable; score again")
+    merged = pd.concat(frames, ignore_index=True)
+    merged["sample"] = np.arange(len(merged), dtype=np.int32)
+    return merged
 
 
 def read_cached_frame(path: Path) -> pd.DataFrame | None:

@@ -23,7 +23,8 @@ import albumentations as A
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm import tqdm
 
 from ocr_core import augment as augment_lib
@@ -31,7 +32,8 @@ from ocr_core.checkpoint import LoadedModel, make_checkpoint, model_from_checkpo
 from ocr_core.checkpoint_checks import unreadable_label_warning
 from ocr_core.data.dataset import PlateDataset, load_dataset
 from ocr_core.data.sources import split_by_hash
-from ocr_core.device import default_batch_size, pick_device, uses_amp
+from ocr_core.device import default_batch_size, uses_amp
+from ocr_core.distributed import World, any_rank, barrier, join, leave, sum_over_ranks, world_from_env
 from ocr_core.errors import InputError
 from ocr_core.heads import CTCHead, FixedHead, Head, head_for_labels, head_from_dict
 from ocr_core.models import DEFAULT_ARCH, arch_config, arch_spec, build_model
@@ -256,9 +258,13 @@ def train(opts: TrainOptions, resume: str | None = None,
           on_epoch: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Train (or resume) a run and return its best metrics. See the module doc for the run folder.
 
+    Under ``torchrun`` every process trains a shard of each epoch (DistributedDataParallel); rank 0 alone
+    writes the run folder. ``--resume`` works with another number of processes.
+
     Raises:
         InputError: a bad dataset, augmentation file, checkpoint or device.
     """
+    world = world_from_env()
     state: dict[str, Any] | None = None
     if resume:
         last = Path(resume) / "last.pt"
@@ -273,24 +279,60 @@ def train(opts: TrainOptions, resume: str | None = None,
     if opts.lr is None:
         opts = replace(opts, lr=default_lr(opts.init))
     out = Path(opts.out)
+    if not world.is_main:
+        try:
+            with _StopFlag() as stop:
+                return _train(opts, out, stop, state, None, world)
+        finally:
+            leave()
     # One writer per run folder, and a new run never appends to another run's history (ocr_core.runs).
     with claim_run_folder(out, new_run=not resume):
         write_json_atomic(out / OPTIONS_FILE, asdict(opts))
         write_status(out, "running")
         try:
             with _StopFlag() as stop:
-                result = _train(opts, out, stop, state, on_epoch)
+                result = _train(opts, out, stop, state, on_epoch, world)
         except BaseException as exc:
             write_status(out, "failed", error=str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__)
             raise
+        finally:
+            leave()
         write_status(out, "stopped" if result.get("stopped") else "finished")
     return result
 
 
-def _train(opts: TrainOptions, out: Path, stop: _StopFlag, state: dict[str, Any] | None,
-           on_epoch: Callable[[dict[str, Any]], None] | None) -> dict[str, Any]:
+@dataclass
+class _Run:
+    """Everything a run holds between its steps: data, model, head, optimizer and the best so far."""
+
+    opts: TrainOptions
+    out: Path
+    world: World
+    device: torch.device
+    arch: str
+    config: dict[str, Any]
+    head: CTCHead | FixedHead
+    input_spec: InputSpec
+    model: nn.Module  # the DDP wrapper under torchrun; ``net`` is the model itself
+    net: nn.Module
+    loader: DataLoader
+    sampler: DistributedSampler | None
+    val_set: PlateDataset | None
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.OneCycleLR
+    scaler: torch.amp.GradScaler
+    augment: dict[str, Any] | None
+    fingerprint: str
+    report: Callable[..., None]
+    start_epoch: int = 0
+    best_accuracy: float = -1.0
+    best_loss: float = math.inf
+
+
+def _setup(opts: TrainOptions, out: Path, state: dict[str, Any] | None, world: World) -> _Run:
+    """Data, head, model (wrapped for DDP under torchrun), loader, optimizer and schedule of a run."""
     _set_seed(opts.seed)
-    device = pick_device(opts.device)
+    device = join(world, opts.device)
     pipeline = resolve_pipeline(opts.augment)
 
     init_ckpt = read_checkpoint(opts.init) if opts.init else None
@@ -300,8 +342,8 @@ def _train(opts: TrainOptions, out: Path, stop: _StopFlag, state: dict[str, Any]
     spec = arch_spec(arch)
     input_spec = InputSpec.from_dict(base["input"]) if base else spec.input
     config = base["arch_config"] if base else arch_config(arch)
-    report = ProgressWriter(out)
-    train_set, val_set = _load_splits(opts, input_spec.size, report)
+    report: Callable[..., None] = ProgressWriter(out) if world.is_main else (lambda *_: None)
+    train_set, val_set = _load_splits(opts, input_spec.size, report if world.is_main else None)
 
     old: LoadedModel | None = None
     if resume_ckpt is not None:
@@ -313,120 +355,166 @@ def _train(opts: TrainOptions, out: Path, stop: _StopFlag, state: dict[str, Any]
         preset = Vocab.preset(opts.vocab).extended(train_set.labels) if opts.vocab else None
         head = head_for_labels(spec.head, train_set.labels, preset, spec.positions, spec.separate_first)
 
-    model = build_model(arch, head.output_classes, config)
+    net = build_model(arch, head.output_classes, config)
     if resume_ckpt is not None:
-        model.load_state_dict(resume_ckpt["state_dict"])
+        net.load_state_dict(resume_ckpt["state_dict"])
     elif old is not None:
-        transfer_weights(model, old.model.state_dict(), old.head.output_classes)
-    model.to(device)
+        transfer_weights(net, old.model.state_dict(), old.head.output_classes)
+    net.to(device)
     if uses_amp(device):
-        model = model.to(memory_format=torch.channels_last)
+        net = net.to(memory_format=torch.channels_last)
     # Labels longer than the model's time steps have an infinite loss that training zeroes: say so up front.
-    unreadable = unreadable_label_warning(model, head, input_spec, train_set.labels)
+    unreadable = unreadable_label_warning(net, head, input_spec, train_set.labels) if world.is_main else ""
     if unreadable:
         logging.getLogger(__name__).warning("%s", unreadable)
+    model: nn.Module = net
+    if world.enabled:
+        model = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
 
     batch_size = opts.batch_size or default_batch_size(device, inference=False)
     workers = opts.workers if opts.workers is not None else min(2, os.cpu_count() or 1)
+    crops = AugmentedCrops(train_set.images, train_set.labels, pipeline)
+    # One process keeps its seeded shuffle; several split each epoch's permutation by rank.
+    sampler = DistributedSampler(crops, world.size, world.rank, shuffle=True, seed=opts.seed,
+                                 drop_last=len(train_set) > batch_size * world.size) if world.enabled else None
     loader = DataLoader(
-        AugmentedCrops(train_set.images, train_set.labels, pipeline),
-        batch_size=batch_size, shuffle=True, drop_last=len(train_set) > batch_size, collate_fn=collate,
+        crops, batch_size=batch_size, shuffle=sampler is None, sampler=sampler,
+        drop_last=len(train_set) > batch_size * world.size, collate_fn=collate,
         num_workers=workers, worker_init_fn=_init_worker, persistent_workers=workers > 0,
         pin_memory=device.type == "cuda", generator=torch.Generator().manual_seed(opts.seed),
     )
-    steps_per_epoch = max(1, len(loader))
     lr = opts.lr
     assert lr is not None, "train() resolves the default learning rate before _train runs"
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     # One spare step: the final scheduler.step() would otherwise leave the logged LR past the schedule's end.
-    total_steps = opts.epochs * steps_per_epoch + 1
+    total_steps = opts.epochs * max(1, len(loader)) + 1
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=total_steps, pct_start=0.15)
-    scaler = torch.amp.GradScaler(device.type, enabled=uses_amp(device))
-    start_epoch, best_accuracy, best_loss = 0, -1.0, math.inf
+    run = _Run(opts, out, world, device, arch, config, head, input_spec, model, net, loader, sampler, val_set,
+               optimizer, scheduler, torch.amp.GradScaler(device.type, enabled=uses_amp(device)),
+               augment_lib.pipeline_to_dict(pipeline) if pipeline is not None else None,
+               train_set.fingerprint(), report)
     if state is not None:
         optimizer.load_state_dict(state["optimizer"])
         scheduler_state = dict(state["scheduler"])
+        # Keep the phases just planned for the new total (more epochs, or another number of processes
+        # and so of steps per epoch); the saved ones end at the old total.
         scheduler_state["total_steps"] = total_steps
-        # Keep the phases just planned for the (possibly larger) new total; the saved ones end at the old total.
         scheduler_state.pop("_schedule_phases", None)
         scheduler.load_state_dict(scheduler_state)
-        start_epoch, best_accuracy = int(state["epoch"]), float(state["best_accuracy"])
-        best_loss = float(state.get("best_loss", math.inf))
+        run.start_epoch, run.best_accuracy = int(state["epoch"]), float(state["best_accuracy"])
+        run.best_loss = float(state.get("best_loss", math.inf))
+    return run
 
-    augment_dict = augment_lib.pipeline_to_dict(pipeline) if pipeline is not None else None
-    fingerprint = train_set.fingerprint()
-    eval_batch = default_batch_size(device, inference=True)
 
-    def checkpoint(metrics: dict[str, float], epoch_done: int) -> dict[str, Any]:
-        train_state = {
-            "options": asdict(opts), "epoch": epoch_done, "best_accuracy": best_accuracy, "best_loss": best_loss,
-            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-        }
-        return make_checkpoint(model, arch, config, head, input_spec, augment_dict, fingerprint, metrics, train_state)
-
-    metrics: dict[str, float] = {}
+def _epoch(run: _Run, epoch: int, stop: _StopFlag) -> tuple[float, int, bool]:
+    """One pass over this process's share of the data: (loss sum, samples, stopped early)."""
+    run.model.train()
+    if run.sampler is not None:
+        run.sampler.set_epoch(epoch)
+    loss_sum, seen = 0.0, 0
+    steps = max(1, len(run.loader))
+    # disable=None: bars on terminals only, no progress-bar noise in train.log or captured stderr.
+    bar = tqdm(run.loader, desc=f"epoch {epoch + 1}/{run.opts.epochs}", unit="batch", dynamic_ncols=True,
+               leave=False, disable=None if run.world.is_main else True)
     stopped = False
-    for epoch in range(start_epoch, opts.epochs):
-        model.train()
-        started = time.perf_counter()
-        loss_sum, seen = 0.0, 0
-        # disable=None: bars on terminals only, no progress-bar noise in train.log or captured stderr.
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{opts.epochs}", unit="batch", dynamic_ncols=True,
-                   leave=False, disable=None)
-        for step, (crops, labels) in enumerate(bar, 1):
-            images = to_model_input(crops, input_spec, device, channels_last=uses_amp(device))
-            with torch.autocast(device.type, enabled=uses_amp(device)):
-                logits = model(images)
-            loss = head.training_loss(logits, labels)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.unscale_(optimizer)
-            nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
-            loss_sum += loss.item() * images.shape[0]
-            seen += images.shape[0]
-            bar.set_postfix(loss=f"{loss_sum / seen:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
-            report("train", step, steps_per_epoch, epoch + 1, opts.epochs)
-            if stop.raised:
-                break
-        bar.close()
-        if stop.raised:
-            save_checkpoint(checkpoint(metrics, epoch), out / "last.pt")
-            tqdm.write(f"stopped during epoch {epoch + 1}; saved {out / 'last.pt'}")
+    for step, (crops, labels) in enumerate(bar, 1):
+        images = to_model_input(crops, run.input_spec, run.device, channels_last=uses_amp(run.device))
+        with torch.autocast(run.device.type, enabled=uses_amp(run.device)):
+            logits = run.model(images)
+        loss = run.head.training_loss(logits, labels)
+        run.optimizer.zero_grad(set_to_none=True)
+        run.scaler.scale(loss).backward()
+        run.scaler.unscale_(run.optimizer)
+        nn.utils.clip_grad_norm_(run.model.parameters(), 5.0)
+        run.scaler.step(run.optimizer)
+        run.scaler.update()
+        run.scheduler.step()
+        loss_sum += loss.item() * images.shape[0]
+        seen += images.shape[0]
+        bar.set_postfix(loss=f"{loss_sum / seen:.4f}", lr=f"{run.scheduler.get_last_lr()[0]:.2e}")
+        run.report("train", step, steps, epoch + 1, run.opts.epochs)
+        # A stop on any process (Ctrl-C, the Train page's Stop, torchrun ending a failed run) stops all
+        # of them at the same step, so none waits forever in the next gradient all-reduce.
+        if any_rank(stop.raised, run.world, run.device):
             stopped = True
             break
-        seconds = time.perf_counter() - started
-        val_metrics = evaluate(model, head, input_spec, val_set, device, eval_batch) if val_set is not None and len(val_set) else {
-            "val_loss": float("nan"), "val_accuracy": float("nan"), "val_cer": float("nan")}
-        row = {
-            "epoch": epoch + 1,
-            "train_loss": loss_sum / max(seen, 1),
-            **val_metrics,
-            "lr": scheduler.get_last_lr()[0],
-            "seconds": round(seconds, 2),
-            "samples_per_second": round(seen / max(seconds, 1e-9), 1),
-        }
-        metrics = {k: row[k] for k in ("epoch", "train_loss", "val_loss", "val_accuracy", "val_cer")}
-        accuracy = val_metrics["val_accuracy"]
-        vloss = val_metrics["val_loss"] if math.isfinite(val_metrics["val_loss"]) else row["train_loss"]
-        improved = (math.isnan(accuracy) and vloss < best_loss) or accuracy > best_accuracy or (
-            accuracy == best_accuracy and vloss < best_loss)
-        if improved:
-            best_accuracy = accuracy if not math.isnan(accuracy) else best_accuracy
-            best_loss = vloss
-        ckpt = checkpoint(metrics, epoch + 1)
-        save_checkpoint(ckpt, out / "last.pt")
-        if improved:
-            ckpt.pop("train_state")
-            save_checkpoint(ckpt, out / "best.pt")
-        append_history(out / HISTORY_FILE, row)
-        tqdm.write(
-            f"epoch {row['epoch']}: train_loss={row['train_loss']:.4f} val_loss={row['val_loss']:.4f} "
-            f"val_accuracy={row['val_accuracy']:.4f} val_cer={row['val_cer']:.4f} "
-            f"{row['samples_per_second']:.0f} samples/s"
-        )
-        if on_epoch is not None:
-            on_epoch(row)
-    return {"stopped": stopped, "best_accuracy": best_accuracy, **metrics}
+    bar.close()
+    return loss_sum, seen, stopped
+
+
+def _checkpoint(run: _Run, metrics: dict[str, float], epoch_done: int) -> dict[str, Any]:
+    """The checkpoint dict of the model itself (never the DDP wrapper: no ``module.`` prefixes)."""
+    train_state = {
+        "options": asdict(run.opts), "epoch": epoch_done, "best_accuracy": run.best_accuracy,
+        "best_loss": run.best_loss, "world_size": run.world.size,
+        "optimizer": run.optimizer.state_dict(), "scheduler": run.scheduler.state_dict(),
+    }
+    return make_checkpoint(run.net, run.arch, run.config, run.head, run.input_spec, run.augment, run.fingerprint,
+                           metrics, train_state)
+
+
+def _save(run: _Run, row: dict[str, Any], metrics: dict[str, float]) -> None:
+    """Rank 0: ``last.pt``, ``best.pt`` when validation improved, and the epoch's history line."""
+    accuracy = row["val_accuracy"]
+    vloss = row["val_loss"] if math.isfinite(row["val_loss"]) else row["train_loss"]
+    improved = (math.isnan(accuracy) and vloss < run.best_loss) or accuracy > run.best_accuracy or (
+        accuracy == run.best_accuracy and vloss < run.best_loss)
+    if improved:
+        run.best_accuracy = accuracy if not math.isnan(accuracy) else run.best_accuracy
+        run.best_loss = vloss
+    ckpt = _checkpoint(run, metrics, row["epoch"])
+    save_checkpoint(ckpt, run.out / "last.pt")
+    if improved:
+        ckpt.pop("train_state")
+        save_checkpoint(ckpt, run.out / "best.pt")
+    append_history(run.out / HISTORY_FILE, row)
+
+
+def _train(opts: TrainOptions, out: Path, stop: _StopFlag, state: dict[str, Any] | None,
+           on_epoch: Callable[[dict[str, Any]], None] | None, world: World = World()) -> dict[str, Any]:
+    run = _setup(opts, out, state, world)
+    eval_batch = default_batch_size(run.device, inference=True)
+    metrics: dict[str, float] = {}
+    stopped = False
+    epoch = run.start_epoch
+    try:
+        for epoch in range(run.start_epoch, opts.epochs):
+            started = time.perf_counter()
+            loss_sum, seen, stopped = _epoch(run, epoch, stop)
+            if stopped:
+                if world.is_main:
+                    save_checkpoint(_checkpoint(run, metrics, epoch), out / "last.pt")
+                    tqdm.write(f"stopped during epoch {epoch + 1}; saved {out / 'last.pt'}")
+                break
+            loss_sum, seen = sum_over_ranks([loss_sum, float(seen)], world, run.device)
+            seconds = time.perf_counter() - started
+            if world.is_main:
+                # Validation runs on rank 0 alone: it is short next to an epoch, and the others wait here.
+                val_metrics = evaluate(run.net, run.head, run.input_spec, run.val_set, run.device, eval_batch) \
+                    if run.val_set is not None and len(run.val_set) else \
+                    {"val_loss": float("nan"), "val_accuracy": float("nan"), "val_cer": float("nan")}
+                row = {
+                    "epoch": epoch + 1,
+                    "train_loss": loss_sum / max(seen, 1),
+                    **val_metrics,
+                    "lr": run.scheduler.get_last_lr()[0],
+                    "seconds": round(seconds, 2),
+                    "samples_per_second": round(seen / max(seconds, 1e-9), 1),
+                    "processes": world.size,
+                }
+                metrics = {k: row[k] for k in ("epoch", "train_loss", "val_loss", "val_accuracy", "val_cer")}
+                _save(run, row, metrics)
+                tqdm.write(
+                    f"epoch {row['epoch']}: train_loss={row['train_loss']:.4f} val_loss={row['val_loss']:.4f} "
+                    f"val_accuracy={row['val_accuracy']:.4f} val_cer={row['val_cer']:.4f} "
+                    f"{row['samples_per_second']:.0f} samples/s"
+                )
+                if on_epoch is not None:
+                    on_epoch(row)
+            barrier(world)
+    except RuntimeError:
+        # Another process died in a collective (torchrun then ends this one too): keep what was trained.
+        if world.enabled and world.is_main:
+            save_checkpoint(_checkpoint(run, metrics, epoch), out / "last.pt")
+        raise
+    return {"stopped": stopped, "best_accuracy": run.best_accuracy, **metrics}
