@@ -223,12 +223,19 @@ def history_rows(run_dir: Path) -> int:
 
 
 def check_new_run_folder(run_dir: Path) -> None:
-    """Refuse a new run into a folder that is not a folder, or that already holds a run's history.
+    """Refuse a new run into a folder that is not a folder, that another run is writing, or that already
+    holds a run's history.
 
     Raises:
-        InputError: one sentence saying to use ``--resume`` or another ``--out``.
+        InputError: one sentence saying to wait, to use ``--resume`` or to choose another ``--out``.
     """
     check_output_folder(run_dir, "run folder")
+    if fcntl is not None and (Path(run_dir) / LOCK_FILE).is_file():
+        RunLock(run_dir).acquire().release()  # raises, naming the holder, while another run writes there
+    _check_no_history(run_dir)
+
+
+def _check_no_history(run_dir: Path) -> None:
     rows = history_rows(run_dir)
     if rows:
         raise InputError(f"run folder {run_dir} already holds a run ({rows} epoch(s) in {HISTORY_FILE}); use "
@@ -253,7 +260,7 @@ def claim_run_folder(run_dir: Path, new_run: bool) -> RunLock:
     lock = RunLock(run_dir).acquire()
     if new_run:
         try:
-            check_new_run_folder(run_dir)
+            _check_no_history(run_dir)
         except InputError:
             lock.release()
             raise
@@ -316,8 +323,15 @@ def list_runs(runs_root: Path) -> pd.DataFrame:
 
 
 def train_command(options: dict[str, Any]) -> list[str]:
-    """The CLI command line for a training run described by ``options`` (TrainOptions field names)."""
-    cmd = [sys.executable, "-m", "ocr_core", "train", "--data", str(options["data"]), "--out", str(options["out"])]
+    """The CLI command line for a training run described by ``options`` (TrainOptions field names).
+
+    With ``processes`` above 1 the run starts under torchrun on this machine (one process per GPU, or
+    per CPU share), so that the Train page can use several GPUs.
+    """
+    processes = int(options.get("processes") or 1)
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}",
+                "-m", "ocr_core"] if processes > 1 else [sys.executable, "-m", "ocr_core"]
+    cmd = [*launcher, "train", "--data", str(options["data"]), "--out", str(options["out"])]
     flags = {"val": "--val", "val_split": "--val-split", "arch": "--arch", "epochs": "--epochs",
              "batch_size": "--batch-size", "lr": "--lr", "augment": "--augment", "init": "--init",
              "device": "--device", "seed": "--seed", "workers": "--workers"}
