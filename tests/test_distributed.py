@@ -107,3 +107,13 @@ def test_sharded_scoring_merges_to_the_one_process_frame(plates, tmp_path, tiny_
     (parts / "part-00001-of-00002.parquet").unlink()
     with pytest.raises(InputError, match="rank"):
         merge_score_parts(parts)
+
+
+def test_the_train_page_command_starts_torchrun_for_several_processes(tmp_path):
+    from ocr_core.runs import train_command
+
+    one = train_command({"data": "d", "out": str(tmp_path), "processes": 1})
+    assert one[1:4] == ["-m", "ocr_core", "train"]
+    two = train_command({"data": "d", "out": str(tmp_path), "processes": 2, "epochs": 3})
+    assert two[1:5] == ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"]
+    assert two[5:8] == ["-m", "ocr_core", "train"] and two[-2:] == ["--epochs", "3"]
