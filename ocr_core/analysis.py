@@ -7,6 +7,7 @@ stands for the missing side: an insertion is ``ε -> x`` (the model read an extr
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
@@ -164,12 +165,48 @@ def accuracy_by(frame: pd.DataFrame, column: str, bins: int = 0) -> pd.DataFrame
         raise KeyError(f"score frame has no column {column!r}")
     keys = frame[column]
     if bins and pd.api.types.is_numeric_dtype(keys) and keys.nunique() > bins:
-        keys = pd.cut(keys, bins=bins).astype(str)
+        keys = readable_bins(keys, bins)
     grouped = frame.groupby(keys, observed=True).agg(
         n=("correct", "size"), accuracy=("correct", "mean"), cer=("cer", "mean")
     )
     grouped.index.name = column
     return grouped.reset_index().sort_values("n", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def readable_bins(values: pd.Series, bins: int) -> pd.Series:
+    """``values`` cut into at most ``bins`` equal-width bins with round edges, labelled like ``24–27``.
+
+    pandas' own labels (``(23.976, 27.0]``) carry its 0.1% edge padding and full precision; these keep
+    two significant digits of the bin width, and a label's text before the dash sorts the bins.
+    """
+    numbers = values.astype(float)
+    low, high = float(numbers.min()), float(numbers.max())
+    step = (high - low) / bins
+    whole = bool(np.all(numbers == np.round(numbers)))  # pixel sizes and counts: whole-number edges
+    digits = 0 if whole or step <= 0 else max(0, 1 - math.floor(math.log10(step)))
+    edges = np.unique(np.round(np.linspace(low, high, bins + 1), digits))
+    edges[0], edges[-1] = min(edges[0], low), max(edges[-1], high)  # rounding must not drop the extremes
+    labels = [f"{a:.{digits}f}–{b:.{digits}f}" for a, b in pairwise(edges)]
+    return pd.cut(numbers, edges, labels=labels, include_lowest=True).astype(str)
+
+
+def telling_slices(frame: pd.DataFrame, columns: Sequence[str], bins: int = 8, min_n: int = 5) -> list[str]:
+    """``columns`` ordered by how much exact-plate accuracy differs between their values, most first.
+
+    The measure is the between-group variance of correctness (groups of at least ``min_n`` samples; numeric
+    columns in ``bins`` bins): large when a slice separates the plates that fail from those that pass.
+    Columns that do not vary, or whose groups are all smaller than ``min_n``, come last in their order.
+    """
+    if frame.empty:
+        return list(columns)
+    overall = float(frame["correct"].mean())
+    spread: dict[str, float] = {}
+    for column in columns:
+        table = accuracy_by(frame, column, bins=bins)
+        table = table[table["n"] >= min_n]
+        spread[column] = float((table["n"] * (table["accuracy"] - overall) ** 2).sum() / len(frame)) \
+            if len(table) > 1 else -1.0
+    return sorted(columns, key=lambda c: -spread[c])
 
 
 def cer_histogram(cer: pd.Series, bins: int = 20) -> pd.DataFrame:

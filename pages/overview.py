@@ -6,7 +6,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from ocr_core.analysis import accuracy_by, cer_histogram, error_type_counts, position_accuracy
+from ocr_core.analysis import accuracy_by, cer_histogram, error_type_counts, position_accuracy, telling_slices
 from ocr_core.score import summarize
 
 import loaders
@@ -33,25 +33,38 @@ OUTCOME_COLUMNS = {"sample", "path", "label", "pred", "correct", "cer", "edit_di
 
 
 def _order_key(value: object) -> tuple[float, str]:
-    # Binned numeric attributes come back as interval strings like "(23.9, 30.1]": order by the left edge.
+    # Binned numeric attributes come back as "24–28" (analysis.readable_bins): order by the lower edge.
     text = str(value)
     try:
-        return float(text.strip("([").split(",")[0]), text
+        return float(text.split("–")[0]), text
     except ValueError:
         return float("inf"), text
 
 
-def accuracy_bar(table: pd.DataFrame, column: str, title: str, sort_by_key: bool = False) -> None:
-    """Accuracy per value of ``column`` as a bar chart, sample counts in the hover."""
+def upright_labels(fig) -> None:
+    """Bar values written horizontally above the bars (plotly turns text inside narrow bars sideways)."""
+    fig.update_traces(textangle=0, textposition="outside", cliponaxis=False, textfont_size=11)
+    fig.update_xaxes(tickangle=0)
+
+
+def accuracy_bar(table: pd.DataFrame, column: str, title: str, order: str = "n") -> None:
+    """Accuracy per value of ``column`` as a bar chart, sample counts in the hover.
+
+    ``order``: ``n`` (largest group first, as given), ``key`` (by value or bin) or ``accuracy`` (worst first).
+    """
     if table.empty:
         widgets.empty_state(f"No samples to group by {column}.")
         return
-    if sort_by_key:
+    if order == "key":
         table = table.sort_values(column, key=lambda col: col.map(_order_key), kind="stable")
+    elif order == "accuracy":
+        table = table.sort_values(["accuracy", "n"], ascending=[True, False], kind="stable")
     table = table.assign(**{column: table[column].astype(str)})
     fig = px.bar(table, x=column, y="accuracy", hover_data={"n": True, "cer": ":.4f", "accuracy": ":.3f"},
-                 range_y=[0, 1.02], text_auto=".2f")
+                 range_y=[0, 1.12], text_auto=".2f")
+    upright_labels(fig)
     fig.update_xaxes(type="category", title=None)
+    fig.update_yaxes(tickvals=[0, 0.2, 0.4, 0.6, 0.8, 1.0])
     st.plotly_chart(widgets.style_figure(fig, 300, title))
 
 
@@ -61,10 +74,10 @@ def slices_ui(scored: loaders.Scored) -> None:
     left, right = st.columns([3, 2])
     with left:
         accuracy_bar(loaders.memo(scored.key, "by province", lambda: accuracy_by(frame, "province")), "province",
-                     "Accuracy by first character (province)")
+                     "Accuracy by first character (province), worst first", order="accuracy")
     with right:
         accuracy_bar(loaders.memo(scored.key, "by length", lambda: accuracy_by(frame, "label_len")), "label_len",
-                     "Accuracy by plate length", sort_by_key=True)
+                     "Accuracy by plate length", order="key")
 
     left, middle, right = st.columns(3)
     with left:
@@ -73,9 +86,11 @@ def slices_ui(scored: loaders.Scored) -> None:
             widgets.empty_state("No samples.")
         else:
             length = loaders.memo(scored.key, "modal length", lambda: int(frame["label_len"].mode().iloc[0]))
-            fig = px.bar(positions, x="position", y="accuracy", range_y=[0, 1.02], text_auto=".3f",
-                         hover_data={"n": True})
+            fig = px.bar(positions, x="position", y="accuracy", range_y=[0, 1.12], text_auto=".2f",
+                         hover_data={"n": True, "accuracy": ":.3f"})
+            upright_labels(fig)
             fig.update_xaxes(dtick=1)
+            fig.update_yaxes(tickvals=[0, 0.2, 0.4, 0.6, 0.8, 1.0])
             title = f"Per-position accuracy ({length}-character plates)"
             st.plotly_chart(widgets.style_figure(fig, 300, title))
     with middle:
@@ -84,6 +99,7 @@ def slices_ui(scored: loaders.Scored) -> None:
         fig = px.bar(counts, x="error type", y="count", color="error type", text_auto=True,
                      color_discrete_map={k: v[0] for k, v in widgets.DIFF_COLOURS.items()})
         fig.update_traces(marker_line_color="#6b7280", marker_line_width=1)
+        upright_labels(fig)
         fig.update_layout(showlegend=False)
         st.plotly_chart(widgets.style_figure(fig, 300, "Character errors by type"))
     with right:
@@ -102,16 +118,16 @@ def attributes_ui(scored: loaders.Scored) -> None:
     columns = [c for c in scored.frame.columns if c not in OUTCOME_COLUMNS]
     if not columns:
         return
-    # Attributes that vary come first, so the default slice says something.
-    varying = loaders.memo(scored.key, "varying attributes",
-                           lambda: {c: scored.frame[c].nunique(dropna=True) > 1 for c in columns})
-    columns.sort(key=lambda c: not varying[c])
+    # The slice whose values differ most in accuracy comes first, so the default slice says something.
+    columns = loaders.memo(scored.key, "telling slices", lambda: telling_slices(scored.frame, columns, bins=8))
     left, right = st.columns([1, 4])
-    column = left.selectbox("Slice accuracy by", columns, key="overview_attribute",
-                            help="numeric attributes are cut into 8 bins")
+    # Keyed by the frame: a slice picked for one dataset is not kept for another, whose best slice differs.
+    column = left.selectbox("Slice accuracy by", columns, key=f"overview_attribute:{scored.key}",
+                            help="ordered by how much accuracy differs across the values; numeric attributes "
+                                 "are cut into 8 bins")
     with right:
         table = loaders.memo(scored.key, f"by {column}", lambda: accuracy_by(scored.frame, column, bins=8))
-        accuracy_bar(table, column, f"Accuracy by {column}", sort_by_key=True)
+        accuracy_bar(table, column, f"Accuracy by {column}", order="key")
 
 
 def main() -> None:

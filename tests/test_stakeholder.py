@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pandas as pd
 import pytest
@@ -327,3 +328,46 @@ def test_a_dataset_outside_the_vocabulary_gets_a_banner_that_says_why_and_what_t
     # Russian plates use the Latin O, which Chinese plates (and the stand-in's vocabulary) never have.
     assert re.match(r"[1-9]\d* of 16 labels hold characters this checkpoint cannot read \(O\)", banners[0]), banners
     assert "fine-tune" in banners[0] and "Train page" in banners[0]
+
+
+# ---- Overview defaults: the telling slice first, readable bins and labels, provinces worst first ---------
+
+def test_readable_bins_and_the_telling_slice():
+    from ocr_core.analysis import readable_bins, telling_slices
+
+    heights = pd.Series([24, 25, 27, 31, 40, 44, 52, 60])
+    labels = readable_bins(heights, 4)
+    assert labels.tolist()[0] == "24–33" and not any("(" in t or "]" in t for t in labels), labels.tolist()
+    frame = pd.DataFrame({"correct": [False] * 10 + [True] * 30, "cer": 0.0, "source": ["folder"] * 40,
+                          "width": [20 + i % 7 for i in range(40)], "height": list(range(10, 50))})
+    assert telling_slices(frame, ["source", "width", "height"], bins=4)[0] == "height"
+
+
+def test_overview_opens_on_the_telling_slice_with_upright_labels_and_provinces_worst_first(app, env, monkeypatch):
+    monkeypatch.setenv("PLATELENS_DATA_ROOTS", str(REAL_DEMO.parent))
+    mixed = workspace.datasets_dir() / "mixed-sizes"
+    if not mixed.exists():
+        synth.generate(mixed, 30, seed=6, styles=("ccpd", "ccpd-green"))
+        for path in sorted(mixed.glob("*.png"))[:15]:  # half of them shrunk to 12 px high: hard to read
+            image = cv2.imdecode(np.fromfile(str(path), np.uint8), cv2.IMREAD_COLOR)
+            small = cv2.resize(image, (36, 12), interpolation=cv2.INTER_AREA)
+            cv2.imencode(".png", small)[1].tofile(str(path))
+    at = open_page(app, "overview")
+    at.sidebar.selectbox(key="checkpoint").set_value(OTHER).run()
+    at.sidebar.text_input(key="checkpoint_path").set_value(str(REAL_DEMO)).run()
+    at.sidebar.selectbox(key="dataset").set_value(OTHER).run()
+    at.sidebar.text_input(key="dataset_path").set_value(str(mixed)).run()
+    assert_clean(at)
+    (picker,) = [s for s in at.selectbox if s.label == "Slice accuracy by"]
+    assert picker.value in ("height", "width"), f"the size separates read from misread plates, not {picker.value}"
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    by_title = {c["layout"]["title"]["text"]: c for c in charts if c["layout"].get("title")}
+    sliced = by_title[f"Accuracy by {picker.value}"]
+    assert not any("(" in str(x) or "]" in str(x) for x in sliced["data"][0]["x"]), sliced["data"][0]["x"]
+    for chart in charts:
+        for trace in chart["data"]:
+            if trace.get("type") == "bar" and trace.get("texttemplate"):
+                assert trace.get("textangle") == 0, chart["layout"]["title"]["text"]
+    provinces = next(c for t, c in by_title.items() if t.startswith("Accuracy by first character"))
+    accuracy = _values(provinces["data"][0]["y"])
+    assert accuracy == sorted(accuracy), "provinces worst first"
