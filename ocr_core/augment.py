@@ -250,7 +250,7 @@ def _build_pipeline_unguarded(data: Any, source: str, hint: str) -> A.Compose:
         )
     try:
         built = A.from_dict(data)
-    except Exception as exc:  # noqa: BLE001 - a pipeline file is untrusted: any constructor failure is bad input
+    except Exception as exc:  # a pipeline file is untrusted: any constructor failure is bad input
         raise InputError(f"{source} has invalid transform settings ({_explain(data['transform'])}); {hint}.") from exc
     if isinstance(built, A.Compose):
         return built

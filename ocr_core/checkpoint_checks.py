@@ -18,6 +18,7 @@ Every refusal is one :class:`~ocr_core.errors.InputError` sentence naming the fi
 
 from __future__ import annotations
 
+import itertools
 import math
 import zipfile
 from collections.abc import Iterable, Sequence
@@ -316,9 +317,9 @@ def nonfinite_tensors(state_dict: dict[str, Any]) -> list[str]:
     """Names of floating-point tensors in ``state_dict`` that hold NaN or infinity."""
     names = []
     for name, tensor in state_dict.items():
-        if isinstance(tensor, torch.Tensor) and tensor.is_floating_point() and tensor.numel():
-            if not bool(torch.isfinite(tensor).all()):
-                names.append(str(name))
+        if isinstance(tensor, torch.Tensor) and tensor.is_floating_point() and tensor.numel() and \
+                not bool(torch.isfinite(tensor).all()):
+            names.append(str(name))
     return names
 
 
@@ -513,7 +514,7 @@ def check_forward(loaded: Any) -> ForwardCheck:
 
 def ctc_steps_needed(ids: Sequence[int]) -> int:
     """Time steps CTC needs for a label: one per character plus a blank between repeated characters."""
-    return len(ids) + sum(1 for a, b in zip(ids, ids[1:]) if a == b)
+    return len(ids) + sum(1 for a, b in itertools.pairwise(ids) if a == b)
 
 
 def labels_too_long(labels: Iterable[str], encode: Any, time_steps: int) -> list[str]:
