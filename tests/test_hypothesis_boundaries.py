@@ -266,7 +266,7 @@ def test_any_synth_options_run_or_exit_2(cli_files, options):
         code = _run_main(argv)
     assert code in (0, 2)
     if code == 0:
-        out, count, seed = generate.call_args.args[:3]
+        _, count, seed = generate.call_args.args[:3]
         assert count >= 1 and 0 <= seed < 2**32
 
 
