@@ -21,17 +21,18 @@ from streamlit.delta_generator import DeltaGenerator
 
 import choices
 
-# (page file, navigation title, heading, icon). Icons are emoji, drawn as text: a material-symbol page
-# icon makes the browser fetch the favicon from a font CDN, which fails offline.
+# (page file, navigation title, heading). No page icons: material-symbol icons are a web font (as the page
+# icon, the favicon is fetched from a font CDN, which fails offline), and emoji are boxes where no emoji
+# font is installed.
 PAGES = [
-    ("../pages/overview.py", "Overview", "Overview", "📊"),
-    ("../pages/worst.py", "Worst predictions", "Worst predictions", "🔻"),
-    ("../pages/confusions.py", "Confusions", "Confusions", "🔀"),
-    ("../pages/augmentations.py", "Augmentations", "Augmentation lab", "🎛️"),
-    ("../pages/train.py", "Train", "Train", "🏋️"),
-    ("../pages/compare.py", "Compare", "Compare checkpoints", "⚖️"),
+    ("../pages/overview.py", "Overview", "Overview"),
+    ("../pages/worst.py", "Worst predictions", "Worst predictions"),
+    ("../pages/confusions.py", "Confusions", "Confusions"),
+    ("../pages/augmentations.py", "Augmentations", "Augmentation lab"),
+    ("../pages/train.py", "Train", "Train"),
+    ("../pages/compare.py", "Compare", "Compare checkpoints"),
 ]
-APP_ICON = "🚗"
+APP_ICON = "🚗"  # the favicon: an emoji becomes an inline SVG (a data: URL), nothing is fetched
 # The browser refuses larger files before the app sees them; keep it equal to server.maxUploadSize in
 # .streamlit/config.toml. Files between the app's own limit and this one reach the app, which says why
 # it refuses them in a sentence.
@@ -43,8 +44,11 @@ def engine() -> ModuleType:
 
     Only the first page load after a server start pays for the import; it shows a note while it runs.
     """
-    if "loaders" in sys.modules:
-        return sys.modules["loaders"]
+    module = sys.modules.get("loaders")
+    if module is not None and not getattr(module.__spec__, "_initializing", False):
+        return module
+    # import_module, not sys.modules: a rerun that starts while another session's run is still importing
+    # must wait for the import to finish instead of taking the half-initialised module.
     with st.spinner("Starting PlateLens: loading torch and the model code (first page load after a start)…"):
         return importlib.import_module("loaders")
 
@@ -100,11 +104,10 @@ def sidebar_ui() -> tuple[choices.Selection, DeltaGenerator]:
 def main() -> None:
     """Configure the page, draw the sidebar and the page's heading, then run the selected page."""
     st.set_page_config(page_title="PlateLens", page_icon=APP_ICON, layout="wide")
-    pages = [st.Page(path, title=title, icon=icon, default=i == 0)
-             for i, (path, title, _, icon) in enumerate(PAGES)]
+    pages = [st.Page(path, title=title, default=i == 0) for i, (path, title, _) in enumerate(PAGES)]
     navigation = st.navigation(pages)
     st.session_state["selection"], device = sidebar_ui()
-    headings = {title: heading for _, title, heading, _ in PAGES}
+    headings = {title: heading for _, title, heading in PAGES}
     st.title(headings.get(navigation.title, navigation.title))
     loaders = engine()
     device.caption(f"Device: {loaders.device_name()}")

@@ -53,10 +53,16 @@ def diff_html(label: str, pred: str) -> str:
     reading = "".join(_cell(p, kind, "pred") for kind, _, p in pairs)
     if not pairs:
         truth = reading = f'<span style="{_CELL}color:#9ca3af;">(empty)</span>'
+    # Shrink to the card instead of scrolling inside it (a scrolled diff looks cut off: "津Y84A2" for
+    # "津Y84A26"): a row is the tag (1.95 em) plus per cell 1.39 em and 2 px, so the font is capped at what
+    # fits the container's width (cqi, with the container-type on the outer div); 5% spare.
+    cells = max(len(pairs), 1)
+    fit = f"calc((100cqi - {2 * cells}px) / {1.05 * (1.39 * cells + 1.95):.2f})"
     return (
-        '<div class="pl-diff" style="font-size:1.15em;white-space:nowrap;overflow-x:auto;">'
+        '<div style="container-type:inline-size;">'
+        f'<div class="pl-diff" style="font-size:min(1.15em, {fit});white-space:nowrap;overflow-x:auto;">'
         f'<div><span style="{_ROW_TAG}">true</span>{truth}</div>'
-        f'<div><span style="{_ROW_TAG}">pred</span>{reading}</div></div>'
+        f'<div><span style="{_ROW_TAG}">pred</span>{reading}</div></div></div>'
     )
 
 

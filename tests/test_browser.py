@@ -37,8 +37,12 @@ PAGES = [
     ("Confusions", "Confusions", "3-confusions", f"{MAIN} .js-plotly-plot, {MAIN} [data-testid='stAlert']"),
     ("Augmentations", "Augmentation lab", "4-augmentations", f'{MAIN} [data-testid="stImage"] img'),
     ("Train", "Train", "5-train", f'{MAIN} [data-testid="stDataFrame"]'),
-    ("Compare", "Compare checkpoints", "6-compare", f'{MAIN} [data-testid="stMetric"]'),
+    ("Compare", "Compare checkpoints", "6-compare", f'{MAIN} [data-testid="stSelectbox"]'),
 ]
+REAL_PLATES = ROOT.parent / "shared" / "data" / "real-plates"
+# Diff blocks wider than their card scroll inside it, which looks like a cut-off plate ("津Y84A2" for "津Y84A26").
+OVERFLOWING_DIFFS = """() => [...document.querySelectorAll('.pl-diff')]
+    .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.innerText.replace(/\\n/g, ' / '))"""
 IDLE = "() => document.querySelector('[data-testid=\"stApp\"]')?.dataset.testScriptState === 'notRunning'"
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -105,7 +109,8 @@ def server(sync_api, tmp_path):
         pytest.skip(f"the demo checkpoint {workspace.DEMO_CHECKPOINT} is missing; the first page needs it")
     port = _free_port()
     _finished_run(tmp_path / "workspace" / "runs")
-    env = {**os.environ, "PLATELENS_WORKSPACE": str(tmp_path / "workspace"), "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PLATELENS_WORKSPACE": str(tmp_path / "workspace"), "PYTHONUNBUFFERED": "1",
+           "PLATELENS_DATA_ROOTS": str(REAL_PLATES.parent)}
     log = open(tmp_path / "streamlit.log", "wb")  # noqa: SIM115 - closed below
     process = subprocess.Popen(  # noqa: S603
         [sys.executable, "-m", "streamlit", "run", "app/main.py", "--server.headless", "true",
@@ -169,6 +174,43 @@ def _click_a_matrix_cell(page, timeout_ms: int) -> None:
     page.wait_for_function("() => [...document.images].every(i => i.complete)", timeout=timeout_ms)
 
 
+def _watch_requests(page, server: str) -> list[str]:
+    """Every URL the page requests that is not the dashboard's own (nothing may be fetched from elsewhere)."""
+    outside: list[str] = []
+    page.on("request", lambda r: None if r.url.startswith((server, "data:", "blob:")) else outside.append(r.url))
+    return outside
+
+
+def _pick(page, label: str, option: str) -> None:
+    """Choose ``option`` in the selectbox labelled ``label``."""
+    page.get_by_role("combobox", name=label).click()
+    page.get_by_role("option", name=option).click()
+
+
+def _compare_with_the_finished_run(page, timeout_ms: int) -> None:
+    """Compare opens with B unchosen (nothing is scored): choose the finished run as B."""
+    _pick(page, "Checkpoint B", "Run demo-nudged (finished, val acc 0.880)")
+    page.wait_for_selector(f'{MAIN} [data-testid="stMetric"]', timeout=timeout_ms)
+    page.wait_for_function(IDLE, timeout=timeout_ms)
+    page.wait_for_function("() => [...document.images].every(i => i.complete)", timeout=timeout_ms)
+    page.wait_for_timeout(800)
+
+
+def _visit_every_page(page, shots: Path, prefix: str = "", first_timeout_ms: int = 150_000) -> None:
+    """Each page in turn: settled, no traceback, no cut-off diff, a full-page screenshot."""
+    for index, (link, title, name, selector) in enumerate(PAGES):
+        if index:
+            page.locator('[data-testid="stSidebarNav"]').get_by_text(link, exact=True).click()
+        _settle(page, title, selector, timeout_ms=first_timeout_ms if index == 0 else 60_000)
+        assert page.locator('[data-testid="stException"]').count() == 0, f"{link} shows a traceback"
+        if link == "Confusions" and page.locator(f"{MAIN} .js-plotly-plot").count():
+            _click_a_matrix_cell(page, timeout_ms=60_000)
+        if link == "Compare":
+            _compare_with_the_finished_run(page, timeout_ms=120_000)
+        assert page.evaluate(OVERFLOWING_DIFFS) == [], f"{link}: diffs cut off inside their cards"
+        _screenshot(page, shots / f"{prefix}{name}.png")
+
+
 def test_every_page_renders_in_chromium(sync_api, server):
     shutil.rmtree(SHOTS, ignore_errors=True)
     SHOTS.mkdir(parents=True)
@@ -176,27 +218,52 @@ def test_every_page_renders_in_chromium(sync_api, server):
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            outside = _watch_requests(page, server)
             page.goto(server)
-            for index, (link, title, name, selector) in enumerate(PAGES):
-                if index:
-                    page.locator('[data-testid="stSidebarNav"]').get_by_text(link, exact=True).click()
-                # The first page generates and scores the embedded set: allow for a slow, shared machine.
-                _settle(page, title, selector, timeout_ms=150_000 if index == 0 else 60_000)
-                assert page.locator('[data-testid="stException"]').count() == 0, f"{link} shows a traceback"
-                if link == "Confusions":
-                    _click_a_matrix_cell(page, timeout_ms=60_000)
-                _screenshot(page, SHOTS / f"{name}.png")
+            # First paint: the sidebar and the heading come before the slow work (generating and scoring the
+            # embedded set on this fresh workspace), and that work shows its progress.
+            page.locator('[data-testid="stSidebar"]').get_by_text("PlateLens", exact=True).wait_for(timeout=60_000)
+            page.locator(MAIN).get_by_role("heading", name="Overview", exact=True).wait_for(timeout=60_000)
+            assert page.locator(f'{MAIN} [data-testid="stMetric"]').count() == 0, "drawn before the scores"
+            page.wait_for_selector(f'{MAIN} [data-testid="stProgress"], {MAIN} [data-testid="stSpinner"]',
+                                   timeout=60_000)
+            _visit_every_page(page, SHOTS)
             # The sidebar's defaults are still picked on the last page.
             picked = page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"] input')
             assert picked.nth(0).input_value() == "Demo checkpoint (demo.pt)"
             assert picked.nth(1).input_value() == "Embedded synthetic test set"
+            assert outside == [], f"fetched from outside the server: {outside[:5]}"
         finally:
             browser.close()
     assert len(list(SHOTS.glob("*.png"))) == len(PAGES)
     if os.environ.get("PLATELENS_UPDATE_SCREENSHOTS") == "1":
         README_SHOTS.mkdir(exist_ok=True)
-        for name in ("2-worst-predictions", "3-confusions"):
+        for name in ("1-overview", "2-worst-predictions", "3-confusions", "6-compare"):
             shutil.copyfile(SHOTS / f"{name}.png", README_SHOTS / f"{name}.png")
+
+
+def test_every_page_on_the_real_plates(sync_api, server):
+    """The 297 real crops: every card on every page shows its whole plate (they lost their last glyph)."""
+    if not REAL_PLATES.is_dir():
+        pytest.skip(f"{REAL_PLATES} is absent (see ../shared/data/README.md); test needs the real crops")
+    shots = SHOTS / "real-plates"
+    shutil.rmtree(shots, ignore_errors=True)
+    shots.mkdir(parents=True)
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            outside = _watch_requests(page, server)
+            page.goto(server)
+            _pick(page, "Dataset", "Other folder or manifest…")
+            box = page.get_by_role("textbox", name="Dataset path")
+            box.fill(str(REAL_PLATES))
+            box.press("Enter")
+            page.locator(MAIN).get_by_text("real-plates").first.wait_for(timeout=150_000)
+            _visit_every_page(page, shots, first_timeout_ms=150_000)
+            assert outside == [], f"fetched from outside the server: {outside[:5]}"
+        finally:
+            browser.close()
 
 
 def _match_count(page) -> tuple[int, int]:
