@@ -144,7 +144,7 @@ def arch_name(text: str) -> str:
 
 def vocab_preset(text: str) -> str:
     """A vocabulary preset name: plates or a synthetic style."""
-    from ocr_core.data.synth import STYLES
+    from ocr_core.data.synth import ALL_STYLES as STYLES
 
     names = ("plates", *STYLES)
     if text not in names:
@@ -154,7 +154,7 @@ def vocab_preset(text: str) -> str:
 
 def style_list(text: str) -> str:
     """A comma list of synthetic plate styles."""
-    from ocr_core.data.synth import STYLES
+    from ocr_core.data.synth import ALL_STYLES as STYLES
 
     styles = [s.strip() for s in text.split(",") if s.strip()]
     unknown = [s for s in styles if s not in STYLES]
@@ -469,7 +469,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--count", type=count_int, default=1000, help="number of plates (default 1000)")
     p.add_argument("--seed", type=seed_int, default=0, help="random seed; same seed, same files (default 0)")
     p.add_argument("--style", type=style_list, default="ccpd",
-                   help="ccpd, ccpd-green, ru, or a comma list (default ccpd)")
+                   help="ccpd, ccpd-green, ru, captcha, or a comma list (default ccpd)")
     p.add_argument("--provinces", choices=("uniform", "ccpd"), default="uniform",
                    help="province distribution: near uniform, or CCPD-like skew to 皖 (default uniform)")
     p.set_defaults(func=cmd_synth)
@@ -500,7 +500,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init", type=existing_file,
                    help="checkpoint to fine-tune from (its vocabulary is extended as needed)")
     p.add_argument("--resume", metavar="RUN_DIR", type=folder_out, help="continue an interrupted run from its last.pt")
-    p.add_argument("--vocab", type=vocab_preset, help="start from a preset vocabulary: plates, ccpd, ccpd-green or ru")
+    p.add_argument("--vocab", type=vocab_preset, help="start from a preset vocabulary: plates, ccpd, ccpd-green, ru or captcha")
     p.add_argument("--device", type=device_name, default="auto",
                    help="auto (cuda, then mps, then cpu), cpu, cuda or mps")
     p.add_argument("--seed", type=seed_int, default=0, help="random seed (default 0)")

@@ -81,13 +81,13 @@ class Vocab:
 
     @classmethod
     def preset(cls, name: str) -> Vocab:
-        """The vocabulary of a synthetic style (``ccpd``, ``ccpd-green``, ``ru``) or ``plates`` (all CCPD)."""
+        """The vocabulary of a synthetic style (``ccpd``, ``ccpd-green``, ``ru``, ``captcha``) or ``plates`` (all CCPD)."""
         from ocr_core.data import synth
 
         if name == "plates":
             return cls(synth.style_charset("ccpd") + "".join(
                 c for c in synth.style_charset("ccpd-green") if c not in synth.style_charset("ccpd")
             ))
-        if name not in synth.STYLES:
-            raise ValueError(f"unknown vocabulary preset {name!r}; choose one of plates, {', '.join(synth.STYLES)}")
+        if name not in synth.ALL_STYLES:
+            raise ValueError(f"unknown vocabulary preset {name!r}; choose one of plates, {', '.join(synth.ALL_STYLES)}")
         return cls(synth.style_charset(name))

@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from ocr_core.atomic import atomic_path
+from ocr_core.data import captcha
 
 PROVINCES: str = "皖沪津渝冀晋蒙辽吉黑苏浙京闽赣鲁豫鄂湘粤桂琼川贵云藏陕甘青宁新"
 PLATE_LETTERS: str = "ABCDEFGHJKLMNPQRSTUVWXYZ"
@@ -30,12 +31,15 @@ PLATE_ALNUM: str = PLATE_LETTERS + PLATE_DIGITS
 RU_LETTERS: str = "ABEKMHOPCTYX"
 RU_ALPHABET = "0123456789ABEKMHOPCTYX"
 STYLES: tuple[str, ...] = ("ccpd", "ccpd-green", "ru")
+# Text-line styles that are not plates (ocr_core.data.captcha); ALL_STYLES is what synth accepts.
+CAPTCHA_STYLES: tuple[str, ...] = ("captcha",)
+ALL_STYLES: tuple[str, ...] = STYLES + CAPTCHA_STYLES
 PROVINCE_SKEWS: tuple[str, ...] = ("uniform", "ccpd")
 
 FONT_PATH: Path = Path(__file__).parent.parent / "assets" / "fonts" / "NotoSansCJKsc-Bold-plates.otf"
 
 # Relative frequency of each style when several are requested (ccpd 80% / green 20% when both).
-_STYLE_WEIGHTS: dict[str, float] = {"ccpd": 4.0, "ccpd-green": 1.0, "ru": 4.0}
+_STYLE_WEIGHTS: dict[str, float] = {"ccpd": 4.0, "ccpd-green": 1.0, "ru": 4.0, "captcha": 4.0}
 # Real plates use more digits than letters in the serial (about 2:1 in CCPD).
 _DIGIT_SHARE = 0.62
 # Plates are composed at one of these heights (>= 1.3x the 2x working height), then degraded.
@@ -54,6 +58,8 @@ def _check_style(style: str) -> None:
 
 def style_charset(style: str) -> str:
     """Return every character the style can emit, in a fixed order (a vocabulary preset)."""
+    if style == "captcha":
+        return captcha.CAPTCHA_ALPHABET
     _check_style(style)
     if style == "ru":
         return RU_ALPHABET
@@ -800,6 +806,9 @@ def render_sample(
     """Return (label, RGB image) of sample index for seed; independent of any other sample."""
     rng = np.random.default_rng([seed, index])
     style = _choose_style(tuple(styles), rng)
+    if style in CAPTCHA_STYLES:
+        label = captcha.random_captcha_label(rng)
+        return label, captcha.render_captcha(label, rng)
     weights = province_weights(province_skew)
     label = random_label(style, rng, weights)
     return label, render_plate(label, style, rng)
@@ -820,18 +829,22 @@ def generate(
         raise ValueError(f"seed must be zero or more, got {seed}.")
     unique = tuple(dict.fromkeys(styles))
     if not unique:
-        raise ValueError(f"Pick at least one plate style from {', '.join(STYLES)}.")
+        raise ValueError(f"Pick at least one plate style from {', '.join(ALL_STYLES)}.")
     for style in unique:
-        _check_style(style)
+        if style not in CAPTCHA_STYLES:
+            _check_style(style)
     province_weights(province_skew)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     step = max(1, count // 100)
+    has_captchas = any(style in CAPTCHA_STYLES for style in unique)
     paths: list[Path] = []
     for index in range(count):
         label, rgb = render_sample(seed, index, unique, province_skew)
         path = out_dir / sample_name(index, label)
-        ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        # Grey images (captchas) are written as one-channel PNGs, like the real captcha set.
+        grey = has_captchas and (rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all()
+        ok, buf = cv2.imencode(".png", rgb[..., 0] if grey else cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
         if not ok:
             raise RuntimeError(f"OpenCV could not PNG-encode {path.name}.")
         with atomic_path(path) as tmp:

@@ -1,0 +1,203 @@
+"""Synthetic 5-character captchas in the look of captcha_images_v2 (seed notebook 004's data).
+
+The real set (200x50 grey PNGs, labels from ``CAPTCHA_ALPHABET``) shows near-black glyphs that overlap
+their neighbours, a grey "hairy" halo around each stroke (the text drawn again, shifted and speckled),
+a black strike line that starts with a few erratic strokes left of the text and runs to the right
+edge, and a background that goes from light grey on one side to white on the other. ``render_captcha``
+draws that with Pillow and OpenCV from the bundled Noto Sans CJK SC Bold subset
+(``assets/fonts/NotoSansCJKsc-Bold-captcha.otf``, 19 glyphs, SIL OFL 1.1); nothing is downloaded.
+
+Labels: ``random_captcha_label`` draws each character independently, ``n`` twice as often as the
+others (as in the real set), so about 20% of labels hold a doubled character (real: 18%).
+
+``captcha_split`` is the fixed held-out split of a real captcha folder used in the README's figures.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import lru_cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+CAPTCHA_ALPHABET: str = "2345678bcdefgmnpwxy"
+CAPTCHA_LENGTH = 5
+CAPTCHA_SIZE: tuple[int, int] = (50, 200)  # (height, width), as the real set
+CAPTCHA_FONT_PATH: Path = Path(__file__).parent.parent / "assets" / "fonts" / "NotoSansCJKsc-Bold-captcha.otf"
+# Relative weight of each character; the real set has about twice as many n as any other character.
+_CHAR_WEIGHTS = np.array([2.0 if c == "n" else 1.0 for c in CAPTCHA_ALPHABET])
+_FONT_PX = 64  # glyphs are rendered once at this size and scaled per sample
+# Height of a digit's ink at _FONT_PX (Noto Sans CJK SC Bold figures are 0.733 em tall).
+_DIGIT_PX = 0.733 * _FONT_PX
+_SS = 2  # supersampling factor: the captcha is drawn at 2x and area-downsampled
+
+
+def random_captcha_label(rng: np.random.Generator) -> str:
+    """Five characters of CAPTCHA_ALPHABET, each drawn independently (``n`` twice as likely)."""
+    p = _CHAR_WEIGHTS / _CHAR_WEIGHTS.sum()
+    return "".join(CAPTCHA_ALPHABET[int(i)] for i in rng.choice(len(CAPTCHA_ALPHABET), size=CAPTCHA_LENGTH, p=p))
+
+
+def check_captcha_label(label: str) -> None:
+    """Raise ValueError unless label is 5 characters of CAPTCHA_ALPHABET."""
+    bad = sorted({c for c in label if c not in CAPTCHA_ALPHABET})
+    if len(label) != CAPTCHA_LENGTH or bad:
+        raise ValueError(f"A captcha label has {CAPTCHA_LENGTH} characters of {CAPTCHA_ALPHABET}, got {label!r}.")
+
+
+@lru_cache(maxsize=1)
+def _font() -> ImageFont.FreeTypeFont:
+    if not CAPTCHA_FONT_PATH.is_file():
+        raise FileNotFoundError(f"{CAPTCHA_FONT_PATH} is missing; rebuild it with "
+                                "python -m ocr_core.assets.make_captcha_font.")
+    return ImageFont.truetype(str(CAPTCHA_FONT_PATH), size=_FONT_PX)
+
+
+@lru_cache(maxsize=64)
+def _glyph(char: str) -> tuple[np.ndarray, int]:
+    """The glyph's ink at _FONT_PX (cropped horizontally, full line height) and its baseline row."""
+    font = _font()
+    ascent, descent = font.getmetrics()
+    left, _, right, _ = font.getbbox(char)
+    image = Image.new("L", (right - left + 8, ascent + descent + 8), 0)
+    ImageDraw.Draw(image).text((4 - left, 4), char, fill=255, font=font)
+    ink = np.asarray(image)
+    xs = np.flatnonzero(ink.max(axis=0) > 16)
+    cropped = ink[:, xs.min(): xs.max() + 1].copy()
+    cropped.flags.writeable = False
+    return cropped, 4 + ascent
+
+
+def _background(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+    """Light grey on one side ramping to near white on the other, in a few soft bands."""
+    dark = rng.uniform(195, 230)
+    light = rng.uniform(238, 255)
+    x0, x1 = sorted(rng.uniform(0.05, 0.85, size=2) * w)
+    x1 = max(x1, x0 + 0.15 * w)
+    ramp = np.clip((np.arange(w, dtype=np.float32) - x0) / (x1 - x0), 0, 1)
+    if rng.random() < 0.5:
+        steps = int(rng.integers(2, 6))  # banded, as in many real captchas
+        ramp = np.round(ramp * steps) / steps
+    if rng.random() < 0.15:
+        ramp = ramp[::-1]
+    row = dark + (light - dark) * ramp
+    bg = np.repeat(row[None, :], h, axis=0)
+    bg += np.linspace(-1, 1, h, dtype=np.float32)[:, None] * rng.uniform(-6, 6)
+    return bg.astype(np.float32)
+
+
+def _text_mask(label: str, h: int, w: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Float masks (0..1) of the label's glyphs and of their hairy fringe, at (h, w).
+
+    Glyphs are about 26-31 px tall (digits) at 50 px captcha height, advance 20-25 px and overlap
+    their neighbours a little; each is jittered and slightly rotated. Most glyphs get a fringe: their
+    outline drawn again a few times, shifted 1-3 px, through a sparse speckle (the real set's halo).
+    """
+    mask = np.zeros((h, w), np.float32)
+    fringe = np.zeros((h, w), np.float32)
+    digit_h = rng.uniform(0.52, 0.62) * h
+    scale = digit_h / _DIGIT_PX
+    squeeze = rng.uniform(0.95, 1.15)
+    advance = rng.uniform(0.40, 0.50) * h * rng.uniform(0.95, 1.05)
+    baseline = rng.uniform(0.76, 0.86) * h
+    x = rng.uniform(0.07, 0.15) * w
+    thin = int(rng.choice([0, 0, 1, 1, 2, 3]))
+    halo_share = rng.uniform(0.4, 1.0)
+    for char in label:
+        ink, base = _glyph(char)
+        gh, gw = ink.shape
+        sw, sh = max(2, round(gw * scale * squeeze)), max(2, round(gh * scale))
+        glyph = cv2.resize(ink, (sw, sh), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+        if thin:
+            glyph = cv2.erode(glyph, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (thin + 1, thin + 1)))
+        pad = max(sw, sh) // 3
+        glyph = cv2.copyMakeBorder(glyph, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
+        centre = (glyph.shape[1] / 2, glyph.shape[0] / 2)
+        glyph = cv2.warpAffine(glyph, cv2.getRotationMatrix2D(centre, rng.normal(0, 4), 1.0), glyph.shape[::-1],
+                               flags=cv2.INTER_LINEAR)
+        top = round(baseline - base * scale - pad + rng.normal(0, 0.02 * h))
+        left = round(x + (advance - sw) / 2 - pad)
+        _paste_max(mask, glyph, top, left)
+        if rng.random() < halo_share:
+            edge = cv2.morphologyEx(glyph, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
+            for _ in range(int(rng.integers(2, 6))):
+                dx, dy = rng.normal(0, 1.8 * _SS, size=2)
+                speckle = (rng.random(glyph.shape) < rng.uniform(0.25, 0.7)).astype(np.float32)
+                _paste_max(fringe, edge * speckle * rng.uniform(0.5, 1.0), round(top + dy), round(left + dx))
+        x += advance * rng.uniform(0.9, 1.1)
+    return mask, fringe
+
+
+def _paste_max(canvas: np.ndarray, part: np.ndarray, top: int, left: int) -> None:
+    h, w = canvas.shape
+    y0, x0 = max(top, 0), max(left, 0)
+    y1, x1 = min(top + part.shape[0], h), min(left + part.shape[1], w)
+    if y1 > y0 and x1 > x0:
+        window = canvas[y0:y1, x0:x1]
+        np.maximum(window, part[y0 - top: y1 - top, x0 - left: x1 - left], out=window)
+
+
+def _strike_line(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+    """A black polyline: a few erratic strokes at the left, then a long run to the right edge (0..1)."""
+    layer = np.zeros((h, w), np.uint8)
+    points = [(rng.uniform(0.02, 0.16) * w, rng.uniform(0.1, 0.9) * h)]
+    for _ in range(int(rng.integers(1, 4))):
+        points.append((rng.uniform(0.04, 0.24) * w, rng.uniform(0.1, 0.9) * h))
+    end_x = rng.uniform(0.82, 0.93) * w
+    mid_y = rng.uniform(0.25, 0.75) * h
+    for t in np.linspace(0, 1, int(rng.integers(2, 5)))[1:]:
+        x = points[-1][0] + (end_x - points[-1][0]) * t if t < 1 else end_x
+        points.append((x, float(np.clip(mid_y + rng.normal(0, 0.12) * h, 0.1 * h, 0.9 * h))))
+    thickness = max(1, round(rng.uniform(1.6, 3.2) * _SS))
+    pts = np.array([[round(x * 16), round(y * 16)] for x, y in points], np.int32)
+    cv2.polylines(layer, [pts], False, 255, thickness, cv2.LINE_AA, 4)
+    return layer.astype(np.float32) / 255.0
+
+
+def render_captcha(label: str, rng: np.random.Generator) -> np.ndarray:
+    """Render label as a 50x200 captcha; returns RGB uint8 with three equal channels (a grey image)."""
+    check_captcha_label(label)
+    h, w = CAPTCHA_SIZE[0] * _SS, CAPTCHA_SIZE[1] * _SS
+    bg = _background(h, w, rng)
+    mask, halo = _text_mask(label, h, w, rng)
+    line = _strike_line(h, w, rng)
+    ink_level = rng.uniform(0, 25)
+    halo_level = rng.uniform(0, 70)
+    img = bg * (1 - halo) + halo_level * halo
+    img = img * (1 - mask) + ink_level * mask
+    img = img * (1 - line) + rng.uniform(0, 20) * line
+    img = cv2.resize(img, (CAPTCHA_SIZE[1], CAPTCHA_SIZE[0]), interpolation=cv2.INTER_AREA)
+    sigma = rng.uniform(0, 2.5)
+    if sigma > 0.5:
+        img = img + rng.normal(0, sigma, size=img.shape).astype(np.float32)
+    if rng.random() < 0.3:
+        img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.3, 0.7))
+    grey = np.clip(np.rint(img), 0, 255).astype(np.uint8)
+    return np.repeat(grey[:, :, None], 3, axis=2)
+
+
+# ----------------------------------------------------------------------------------------------
+# The held-out split of the real captchas
+
+CAPTCHA_TEST_FRACTION = 0.3
+CAPTCHA_SPLIT_SALT = "captcha-test"
+
+
+def is_captcha_test(name: str, fraction: float = CAPTCHA_TEST_FRACTION, salt: str = CAPTCHA_SPLIT_SALT) -> bool:
+    """Whether a real captcha file (by its file name) is in the held-out test split.
+
+    sha1(f"{salt}:{name}"), first 8 bytes as a fraction of 2**64, below ``fraction``: test.
+    """
+    digest = hashlib.sha1(f"{salt}:{name}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < fraction
+
+
+def captcha_split(folder: Path) -> tuple[list[Path], list[Path]]:
+    """(train, test) image paths of a real captcha folder, in name order, by ``is_captcha_test``."""
+    paths = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() == ".png" and not p.name.startswith("."))
+    test = [p for p in paths if is_captcha_test(p.name)]
+    train = [p for p in paths if not is_captcha_test(p.name)]
+    return train, test
