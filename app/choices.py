@@ -37,7 +37,7 @@ def checkpoint_options() -> dict[str, str]:
             options[str(row.best_checkpoint)] = f"Run {row.run} ({row.state}{accuracy})"
     for path in sorted(workspace.uploads_dir().glob("*.pt")):
         options[str(path)] = f"Uploaded: {path.name}"
-    options[OTHER] = "Other checkpoint path…"
+    options[OTHER] = "Other checkpoint, ONNX model or predictions file…"
     return options
 
 

@@ -12,6 +12,7 @@ function, so its progress bar is drawn while it happens and never replayed from 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import threading
 import time
 from collections import OrderedDict
@@ -29,18 +30,22 @@ import torch
 from ocr_core import workspace
 from ocr_core.analysis import edit_table
 from ocr_core.augment import describe_replay
-from ocr_core.checkpoint import LoadedModel, freeze_for_inference, load_model, store_uploaded_checkpoint
+from ocr_core.checkpoint import LoadedModel, freeze_for_inference, store_uploaded_checkpoint
 from ocr_core.data.dataset import PlateDataset, decode_listing, skipped_summary
-from ocr_core.data.sources import Sample, list_source, load_crop
+from ocr_core.data.sources import Sample, SourceListing, list_source, load_crop, sample_from_filename
 from ocr_core.device import describe_device, pick_device
 from ocr_core.errors import InputError
+from ocr_core.frame import SCHEMA_VERSION
+from ocr_core.predictions import PREDICTION_SUFFIXES, ImportedPredictions, import_predictions
+from ocr_core.onnx_io import load_any_model
+from ocr_core.preprocess import preview
 from ocr_core.roots import confine, confine_listing
 from ocr_core.score import (
     predict_images,
     read_cached_frame,
     score_cache_key,
     score_dataset,
-    timestep_probs,
+    sample_probabilities,
     write_frame_atomic,
 )
 
@@ -55,14 +60,25 @@ ProgressFn = Callable[[int, int], None]
 
 @dataclass
 class Scored:
-    """A checkpoint's score frame on a dataset, with everything the pages draw from it."""
+    """A score frame with everything the pages draw from it, and the model behind it when there is one.
+
+    ``loaded`` and ``dataset`` are None for a predictions file of another OCR system: the analysis needs
+    only the frame (images are read by path); the heatmap, alternative readings, augmented draws and
+    re-scoring need the model, and the pages say so instead of stopping.
+    """
 
     checkpoint: str
-    loaded: LoadedModel
-    dataset: PlateDataset
+    loaded: LoadedModel | None
+    dataset: PlateDataset | None
     frame: pd.DataFrame
     edits: pd.DataFrame
     key: str
+    missing: tuple[str, ...] = ()  # rows of a predictions file whose image does not exist
+
+
+def is_predictions_file(path: str) -> bool:
+    """Whether a path the sidebar got names a predictions file rather than a model."""
+    return Path(path).suffix.lower() in PREDICTION_SUFFIXES
 
 
 def store_upload(name: str, data: bytes) -> Path:
@@ -125,7 +141,7 @@ def device_name() -> str:
 
 @st.cache_resource(max_entries=6, show_spinner="Loading checkpoint…")
 def _load_model(path: str, mtime_ns: int) -> LoadedModel:  # noqa: ARG001 - mtime is part of the cache key
-    loaded = load_model(path)
+    loaded = load_any_model(path)
     loaded.model.to(current_device())
     freeze_for_inference(loaded.model)
     return loaded
@@ -272,14 +288,65 @@ def edits(key: str, _frame: pd.DataFrame) -> pd.DataFrame:
     return edit_table(_frame)
 
 
-def scored(checkpoint: str, dataset_spec: str) -> Scored:
-    """Model, dataset, score frame and edit table for a checkpoint on a dataset.
+@st.cache_resource(max_entries=8, show_spinner="Reading the predictions file…")
+def _imported(path: str, mtime_ns: int, dataset_spec: str | None) -> ImportedPredictions:  # noqa: ARG001
+    return import_predictions(path, dataset_spec)
+
+
+def predictions(path: str, dataset_spec: str | None) -> Scored:
+    """The score frame of another OCR system's predictions file (labels from it, or from the dataset).
 
     Raises:
-        InputError: a bad checkpoint or dataset.
+        InputError: the file is outside the data roots, missing or malformed.
     """
+    resolved = confine(path, "predictions file")
+    if not resolved.is_file():
+        raise InputError(f"predictions file {resolved} does not exist; check the path")
+    data = str(confine(resolve_dataset(dataset_spec), "dataset path")) if dataset_spec else None
+    mtime = resolved.stat().st_mtime_ns
+    imported = _imported(str(resolved.resolve()), mtime, data)
+    key = "predictions-" + hashlib.sha1(f"{SCHEMA_VERSION};{resolved.resolve()};{mtime};{data}".encode()).hexdigest()[:16]
+    return Scored(str(resolved), None, None, imported.frame, edits(key, imported.frame), key,
+                  tuple(imported.missing + imported.unlabelled))
+
+
+def scored(checkpoint: str, dataset_spec: str) -> Scored:
+    """Model, dataset, score frame and edit table for a checkpoint on a dataset, or the frame of a
+    predictions file (see :func:`predictions`).
+
+    Raises:
+        InputError: a bad checkpoint, predictions file or dataset.
+    """
+    if is_predictions_file(checkpoint):
+        return predictions(checkpoint, dataset_spec)
     loaded = model(checkpoint)
     data = dataset(dataset_spec, loaded.input_size)
+    key, frame = score_frame(checkpoint, loaded, data)
+    return Scored(checkpoint, loaded, data, frame, edits(key, frame), key)
+
+
+def scored_like(checkpoint: str, a: Scored, dataset_spec: str | None) -> Scored:
+    """``checkpoint`` (a model or a predictions file) on the images of ``a``, for Compare.
+
+    A model compared with a predictions file reads that file's images (decoded at its input size, once);
+    otherwise both sides use the sidebar's dataset.
+
+    Raises:
+        InputError: a bad checkpoint, predictions file or dataset.
+    """
+    if a.dataset is not None or is_predictions_file(checkpoint):
+        return scored(checkpoint, dataset_spec or "")
+    loaded = model(checkpoint)
+    listing = SourceListing(a.key, "predictions", [Sample(str(p), str(t), "predictions")
+                                                   for p, t in zip(a.frame["path"], a.frame["label"])])
+    store = _dataset_store()
+    store_key = (a.key, tuple(loaded.input_size))
+    data = store.get(store_key)
+    if data is None:
+        with _lock(f"dataset:{store_key}"), progress_bar(f"Decoding the {len(listing.samples):,} images") as report:
+            data = store.get(store_key) or decode_listing(confine_listing(listing), loaded.input_size,
+                                                          progress=report)
+        store.put(store_key, data)
     key, frame = score_frame(checkpoint, loaded, data)
     return Scored(checkpoint, loaded, data, frame, edits(key, frame), key)
 
@@ -292,7 +359,7 @@ def scored_or_stop(checkpoint: str | None = None, dataset_spec: str | None = Non
     if not checkpoint:
         st.info("Enter a checkpoint path in the sidebar.")
         st.stop()
-    if not dataset_spec:
+    if not dataset_spec and not is_predictions_file(checkpoint):
         st.info("Enter a dataset folder or manifest path in the sidebar.")
         st.stop()
     try:
@@ -300,10 +367,24 @@ def scored_or_stop(checkpoint: str | None = None, dataset_spec: str | None = Non
     except InputError as exc:
         st.error(str(exc))
         st.stop()
-    if result.dataset.skipped:
-        st.warning(f"{dataset_label(dataset_spec)}: {skipped_summary(result.dataset.skipped)}")
-    oov_ui(result)
+    if result.dataset is not None and result.dataset.skipped:
+        st.warning(f"{dataset_label(dataset_spec or '')}: {skipped_summary(result.dataset.skipped)}")
+    if result.missing:
+        st.warning(f"{Path(checkpoint).name}: left out {len(result.missing):,} row(s) whose image does not exist "
+                   f"or that the dataset does not label, first {result.missing[0]}")
+    if result.loaded is not None:
+        oov_ui(result)
+        for warning in result.loaded.meta.get("warnings") or []:  # e.g. NaN weights (checkpoint_checks)
+            st.warning(warning)
     return result
+
+
+def needs_model(scored: Scored, what: str) -> bool:
+    """True (after saying so on the page) when ``scored`` has no model for ``what``."""
+    if scored.loaded is not None:
+        return False
+    st.info(f"Load a checkpoint to see {what}: a predictions file holds readings only.")
+    return True
 
 
 def _unknown_chars(key: str, scored: Scored) -> tuple[int, str]:
@@ -348,9 +429,10 @@ def _display_crop(path: str, quad: tuple[tuple[float, float], ...] | None, width
     return upscale(crop, width)
 
 
-def display_crop(sample: Sample, width: int = 240) -> np.ndarray:
-    """The sample's native crop resized to ``width`` pixels (cubic upscaling keeps small plates readable)."""
-    return _display_crop(sample.path, sample.quad, width)
+def display_crop(path: str, width: int = 240) -> np.ndarray:
+    """The crop of the image at ``path`` (a raw CCPD photo's plate is warped out by its name's corners),
+    resized to ``width`` pixels; read on demand, so no gallery needs a decoded dataset."""
+    return _display_crop(path, sample_from_filename(Path(path)).quad, width)
 
 
 def input_crop(data: PlateDataset, sample_id: int) -> np.ndarray:
@@ -361,10 +443,10 @@ def input_crop(data: PlateDataset, sample_id: int) -> np.ndarray:
 # ---- per-sample model outputs (cached: a filter change must not rerun the network on the same sample) --
 
 @st.cache_data(max_entries=512, show_spinner=False)
-def sample_probs(key: str, sample_id: int, _scored: Scored) -> tuple[np.ndarray, list[str]]:  # noqa: ARG001
-    """Per-time-step softmax probabilities of one sample and the class glyphs (cached per score key)."""
+def sample_probs(key: str, sample_id: int, _scored: Scored) -> np.ndarray:  # noqa: ARG001
+    """The model's output probabilities of one sample (cached per score key)."""
     with torch.inference_mode():
-        return timestep_probs(_scored.loaded, input_crop(_scored.dataset, sample_id))
+        return sample_probabilities(_scored.loaded, input_crop(_scored.dataset, sample_id))
 
 
 @dataclass(frozen=True)
@@ -389,6 +471,6 @@ def augmented_draws(key: str, sample_id: int, settings_json: str, draws: int,  #
     results = distinct_draws(_pipeline, image, draws, seed=int(sample_id))
     with torch.inference_mode():
         preds, confs = predict_images(_scored.loaded, np.stack([r["image"] for r in results]))
-    return Draws([r["image"] for r in results], list(preds), [float(c) for c in confs],
+    return Draws([preview(r["image"], _scored.loaded.input) for r in results], list(preds), [float(c) for c in confs],
                  [format_draw(describe_replay(r["replay"])) for r in results])
 

@@ -82,7 +82,7 @@ def upload_ui() -> None:
                          key="checkpoint_upload", on_change=_take_upload,
                          max_upload_size=UPLOAD_HARD_CAP_MB)
         st.caption(f"Larger than {limit_mb:g} MB? Copy it into a data root and choose "
-                   "“Other checkpoint path…” above.")
+                   "“Other checkpoint, ONNX model or predictions file…” above.")
         message = st.session_state.pop("upload_error", None)
         if message:
             st.error(message)
@@ -92,7 +92,8 @@ def sidebar_ui() -> tuple[choices.Selection, DeltaGenerator]:
     """Checkpoint and dataset pickers, and a slot for the device (filled once torch is imported)."""
     st.sidebar.title("PlateLens")
     checkpoint = choices.path_picker("Checkpoint", choices.checkpoint_options(), "checkpoint",
-                                     placeholder="/path/to/best.pt", where=st.sidebar)
+                                     placeholder="best.pt, model.onnx, or another system's predictions.csv",
+                                     where=st.sidebar)
     upload_ui()
     dataset = choices.path_picker("Dataset", choices.dataset_options(), "dataset",
                                   placeholder="folder, .json or .csv manifest", where=st.sidebar)

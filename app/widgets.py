@@ -13,7 +13,6 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from ocr_core.analysis import EPSILON, aligned_pairs
-from ocr_core.data.dataset import PlateDataset
 
 import loaders
 from choices import path_picker  # noqa: F401 - re-exported for the pages
@@ -111,21 +110,23 @@ def style_figure(fig: go.Figure, height: int | None = None, title: str | None = 
 
 def gallery(
     rows: pd.DataFrame,
-    data: PlateDataset,
     columns: int = 4,
     image_width: int = 240,
     on_inspect: Callable[[int], None] | None = None,
     key: str = "gallery",
     caption: Callable[[pd.Series], str] | None = None,
 ) -> None:
-    """Cards of plate crops with their diff, CER and confidence; an Inspect button with ``on_inspect``."""
+    """Cards of plate crops with their diff, CER and confidence; an Inspect button with ``on_inspect``.
+
+    Crops are read by each row's ``path`` when a card is drawn: a gallery needs a score frame, not a model
+    or a decoded dataset.
+    """
     records = list(rows.iterrows())
     for start in range(0, len(records), columns):
         cells = st.columns(columns)
         for cell, (_, row) in zip(cells, records[start:start + columns]):
             with cell.container(border=True):
-                sample = data.samples[int(row["sample"])]
-                st.image(loaders.display_crop(sample, image_width), width=image_width)
+                st.image(loaders.display_crop(str(row["path"]), image_width), width=image_width)
                 st.markdown(card_html(row), unsafe_allow_html=True)
                 if caption is not None:
                     st.caption(caption(row))

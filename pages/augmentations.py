@@ -20,6 +20,7 @@ from ocr_core.augment import (
     describe_replay, load_pipeline, pipeline_from_dict, pipeline_to_dict, save_pipeline,
 )
 from ocr_core.errors import InputError
+from ocr_core.preprocess import preview as as_model_sees
 from ocr_core.score import predict_images
 
 import augment_spec
@@ -128,14 +129,14 @@ def draw_grid_ui(scored: loaders.Scored, pipeline, samples: list[int], draws: in
         label, original = str(frame.at[sample, "label"]), str(frame.at[sample, "pred"])
         cells = st.columns(draws + 1)
         with cells[0]:
-            st.image(loaders.upscale(loaders.input_crop(scored.dataset, sample), 256))
+            st.image(loaders.upscale(as_model_sees(loaders.input_crop(scored.dataset, sample), scored.loaded.input), 256))
             st.markdown(f'<div style="font-size:0.8em;color:#6b7280;">original #{sample}</div>'
                         f"{widgets.reading_html(label, original)}", unsafe_allow_html=True)
         for draw in range(draws):
             i = row_index * draws + draw
             broken += preds[i] != label
             with cells[draw + 1]:
-                st.image(loaders.upscale(images[i], 256))
+                st.image(loaders.upscale(as_model_sees(images[i], scored.loaded.input), 256))
                 st.markdown(f"{widgets.reading_html(label, preds[i])} "
                             f'<span style="color:#6b7280;font-size:0.8em;">conf {confs[i]:.2f}</span>',
                             unsafe_allow_html=True)
@@ -214,6 +215,8 @@ def message_ui() -> None:
 def main() -> None:
     """Draw the page."""
     scored = loaders.scored_or_stop()
+    if loaders.needs_model(scored, "how the model reads augmented crops"):
+        return
     message_ui()
     controls, preview = st.columns([1, 3], gap="large")
     with controls:

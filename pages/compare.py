@@ -7,6 +7,7 @@ import plotly.express as px
 import streamlit as st
 
 from ocr_core.analysis import compare_frames, confusion_delta, delta_by
+from ocr_core.errors import InputError
 from ocr_core.score import summarize
 
 import loaders
@@ -14,12 +15,13 @@ import widgets
 
 
 def checkpoint_b_ui(a: str) -> str | None:
-    """Checkpoint B: any known checkpoint other than A (the sidebar's), or a path."""
+    """Checkpoint B: any known checkpoint other than A (the sidebar's), or a path (a .pt or .onnx model, or a
+    predictions file of another OCR system)."""
     options = {k: v for k, v in loaders.checkpoint_options().items() if k != a}
     if len(options) == 1:
         st.caption("Only one checkpoint is known so far: train a run on the Train page, or give a path.")
     # Starts empty: scoring B takes a while, so nothing is scored until the user has chosen B.
-    return widgets.path_picker("Checkpoint B", options, "compare_b", placeholder="/path/to/best.pt",
+    return widgets.path_picker("Checkpoint B", options, "compare_b", placeholder="best.pt, model.onnx or predictions.csv",
                                help="A is the checkpoint picked in the sidebar", choose="Choose checkpoint B…")
 
 
@@ -56,7 +58,7 @@ def changes_ui(a: loaders.Scored, joined: pd.DataFrame) -> None:
                                         f"confidence_{side}": "confidence"})
             view = view.sort_values("cer", ascending=False).head(24)
             readings = dict(zip(rows["sample"], rows[f"pred_{other}"]))
-            widgets.gallery(view, a.dataset, key=f"compare_{change}",
+            widgets.gallery(view, key=f"compare_{change}",
                             caption=lambda r, o=other, d=readings: f"{o.upper()} reads {d[int(r['sample'])]}")
             if len(rows) > 24:
                 st.caption(f"Showing 24 of {len(rows)}.")
@@ -104,7 +106,11 @@ def main() -> None:
         st.info("Pick or enter checkpoint B to compare with A.")
         return
     a = loaders.scored_or_stop()
-    b = loaders.scored_or_stop(checkpoint=b_path)
+    try:
+        b = loaders.scored_like(b_path, a, selection.dataset)
+    except InputError as exc:
+        st.error(str(exc))
+        return
     headline_ui(a, b)
     joined = compare_frames(a.frame, b.frame)
     changes_ui(a, joined)

@@ -115,7 +115,7 @@ def samples_ui(scored: loaders.Scored, pairs: pd.DataFrame) -> None:
     rows = rows.sort_values(["cer", "confidence"], ascending=[False, False])
     st.markdown(f"**{len(rows)}** sample(s) read **{true}** as **{pred}**"
                 + (" (showing the first 24)" if len(rows) > 24 else ""))
-    widgets.gallery(rows.head(24), scored.dataset, columns=2, key="confusion")
+    widgets.gallery(rows.head(24), columns=2, key="confusion")
 
 
 def main() -> None:

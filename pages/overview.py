@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 import plotly.express as px
 import streamlit as st
 
 from ocr_core.analysis import accuracy_by, cer_histogram, error_type_counts, position_accuracy, telling_slices
+from ocr_core.formats import format_report
 from ocr_core.score import summarize
 
 import loaders
@@ -21,10 +24,23 @@ def metrics_ui(scored: loaders.Scored) -> None:
     cells[1].metric("Accuracy", widgets.percent(summary.accuracy, 2), help="exact-plate accuracy")
     cells[2].metric("CER", f"{summary.cer:.4f}",
                     help="corpus character error rate (edits / label characters)")
-    cells[3].metric("Mean confidence", f"{summary.mean_confidence:.3f}",
-                    help="probability of the greedy path")
+    confidence = "n/a" if math.isnan(summary.mean_confidence) else f"{summary.mean_confidence:.3f}"
+    cells[3].metric("Mean confidence", confidence,
+                    help="probability of the reading under the model (n/a: the predictions hold none)")
     cells[4].metric("OOV labels", f"{summary.oov:,}",
                     help="labels with characters outside the model's vocabulary")
+
+
+def format_ui(scored: loaders.Scored) -> None:
+    """How many readings are impossible plates, when the labels follow a known plate format."""
+    report = loaders.memo(scored.key, "format report",
+                          lambda: format_report(scored.frame["label"].tolist(), scored.frame["pred"].tolist()))
+    if report is None:
+        return
+    share = report.violations / max(report.n, 1)
+    st.caption(f"**{report.violations:,}** of {report.n:,} readings ({share:.1%}) break the `{report.name}` "
+               f"plate format that the labels follow. Constrained decoding (`score --format {report.name}`) "
+               "reads the most probable plate that fits instead.")
 
 
 # Score-frame columns that are outcomes or already have their own chart; the rest are sample attributes.
@@ -134,9 +150,11 @@ def main() -> None:
     """Draw the page."""
     selection = loaders.current_selection()
     scored = loaders.scored_or_stop()
-    st.caption(f"{scored.loaded.arch} checkpoint `{scored.checkpoint}` on "
+    source = f"{scored.loaded.arch} checkpoint" if scored.loaded is not None else "Predictions file"
+    st.caption(f"{source} `{scored.checkpoint}` on "
                f"{loaders.dataset_label(selection.dataset or '')} ({len(scored.frame):,} plates)")
     metrics_ui(scored)
+    format_ui(scored)
     if scored.frame["correct"].all():
         widgets.empty_state("Every plate is read correctly: no errors in this dataset.")
     slices_ui(scored)

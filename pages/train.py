@@ -44,6 +44,13 @@ def _processes() -> list:
     return []
 
 
+def arch_label(name: str) -> str:
+    """An architecture with its input size, head family and one-line description."""
+    spec = ARCHITECTURES[name]
+    size = f"{spec.input.channels}×{spec.input.height}×{spec.input.width}"
+    return f"{name} · {size} · {spec.head} · {spec.description}"
+
+
 def source_options(include_embedded: bool) -> dict[str, str]:
     """Training or validation sources: the workspace's synthetic sets, then a path entry."""
     options = {}
@@ -106,7 +113,8 @@ def form_ui() -> dict | None:
         val_options = {SPLIT: "Hold out 10% of the training data", **source_options(include_embedded=True)}
         val = widgets.path_picker("Validation data", val_options, "train_val")
         arch = st.selectbox("Architecture", list(ARCHITECTURES),
-                            index=list(ARCHITECTURES).index(DEFAULT_ARCH), key="train_arch")
+                            index=list(ARCHITECTURES).index(DEFAULT_ARCH), key="train_arch",
+                            format_func=arch_label)
         init_options = {NONE: "None (train from scratch)"}
         if selection.checkpoint:
             init_options[selection.checkpoint] = f"Sidebar checkpoint ({Path(selection.checkpoint).name})"
@@ -124,10 +132,13 @@ def form_ui() -> dict | None:
                                   help="peak of the one-cycle schedule; fine-tunes default to a lower one")
         augment = widgets.path_picker("Augmentation", augment_options(), "train_augment")
         with st.expander("Advanced"):
-            cols = st.columns(3)
+            cols = st.columns(4)
             workers = cols[0].number_input("DataLoader workers", 0, 16, 2, key="train_workers")
             device = cols[1].selectbox("Device", ["auto", "cpu", "cuda", "mps"], key="train_device")
             seed = cols[2].number_input("Seed", 0, 2**31 - 1, 0, key="train_seed")
+            processes = cols[3].number_input("Processes", 1, 64, 1, key="train_processes",
+                                             help="more than 1 starts the run under torchrun on this machine: "
+                                                  "one process per GPU; the batch size is per process")
         name = st.text_input("Run name", key="train_name", placeholder="automatic: arch-date-time")
     if not st.button("Start training", type="primary", key="train_start"):
         return None
@@ -146,7 +157,7 @@ def form_ui() -> dict | None:
         "val": None if val == SPLIT else val, "val_split": 0.1 if val == SPLIT else None,
         "arch": arch, "epochs": int(epochs), "batch_size": int(batch_size), "lr": float(lr),
         "augment": augment, "init": init if fine_tune else None, "device": device,
-        "seed": int(seed), "workers": int(workers),
+        "seed": int(seed), "workers": int(workers), "processes": int(processes),
     }
 
 

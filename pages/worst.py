@@ -10,7 +10,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from ocr_core.analysis import ERROR_TYPES, filter_frame, rank_worst, top_confusions
-from ocr_core.score import beam_readings, top_classes
+from ocr_core.heads import BLANK_GLYPH
+from ocr_core.score import telling_columns
 
 import augment_spec
 import loaders
@@ -81,23 +82,27 @@ def export_ui(rows: pd.DataFrame) -> None:
 
 
 def heatmap_ui(scored: loaders.Scored, sample: int) -> None:
-    """Per-time-step CTC probabilities of the characters that reach any step's top 3."""
-    probs, glyphs = loaders.sample_probs(scored.key, sample, scored)
-    classes = top_classes(probs, k=3)
+    """The model's probabilities per time step or position, for the characters that matter, with the label."""
+    head = scored.loaded.head
+    raw = loaders.sample_probs(scored.key, sample, scored)
+    probs, glyphs = head.glyph_matrix(raw)
+    row = scored.frame.loc[scored.frame["sample"] == sample].iloc[0]
+    label, pred = str(row["label"]), str(row["pred"])
+    columns = telling_columns(probs, glyphs, must=label + pred)
+    steps = list(range(1, probs.shape[0] + 1))
     fig = go.Figure(go.Heatmap(
-        z=probs[:, classes].T, x=list(range(1, probs.shape[0] + 1)), y=[glyphs[c] for c in classes],
+        z=probs[:, columns].T, x=steps, y=[glyphs[c] for c in columns],
         colorscale="Blues", zmin=0, zmax=1, colorbar={"title": "p"},
-        hovertemplate="step %{x}<br>%{y}: %{z:.3f}<extra></extra>",
+        hovertemplate=f"{head.row_name} %{{x}}<br>%{{y}}: %{{z:.3f}}<extra></extra>",
     ))
     fig.update_yaxes(type="category", autorange="reversed", title=None)
-    fig.update_xaxes(title="time step", dtick=1)
-    st.plotly_chart(widgets.style_figure(fig, 120 + 22 * len(classes), "CTC probabilities per time step"),
-                    key="worst_heatmap")
-    st.caption("∅ is the CTC blank. Rows are the characters that are in any step's top 3.")
-    readings = beam_readings(probs, scored.loaded.vocab, n=5)
-    label = str(scored.frame.loc[scored.frame["sample"] == sample, "label"].iloc[0])
-    st.markdown("**Alternative readings** (CTC beam search)")
-    for text, p in readings:
+    fig.update_xaxes(title=f"{head.row_name} (label: {label})", dtick=1)
+    st.plotly_chart(widgets.style_figure(fig, 140 + 22 * len(columns), head.matrix_title), key="worst_heatmap")
+    blank = f" {BLANK_GLYPH} means no character at that step." if BLANK_GLYPH in glyphs else ""
+    st.caption(f"Rows: every character above 5% at some {head.row_name}, and those of the label and the "
+               f"reading.{blank}")
+    st.markdown("**Alternative readings**")
+    for text, p in head.alternatives(raw, n=5):
         st.markdown(f'{widgets.reading_html(label, text)} <span style="color:#6b7280;">p = {p:.4f}</span>',
                     unsafe_allow_html=True)
 
@@ -131,13 +136,15 @@ def detail_ui(scored: loaders.Scored, rows: pd.DataFrame) -> None:
     row = frame.loc[sample]
     left, right = st.columns([2, 3])
     with left:
-        st.image(loaders.display_crop(scored.dataset.samples[sample], 480), width=480)
+        st.image(loaders.display_crop(str(row["path"]), 480), width=480)
         st.markdown(widgets.card_html(row), unsafe_allow_html=True)
         st.caption(f"`{row['path']}` · native size {int(row['width'])}×{int(row['height'])} px · "
-                   f"CTC loss {float(row['loss']):.3f}")
+                   f"loss {float(row['loss']):.3f} (−log p of the label)")
     with right:
-        heatmap_ui(scored, sample)
-    augmented_ui(scored, sample)
+        if not loaders.needs_model(scored, "its probabilities per step or position and alternative readings"):
+            heatmap_ui(scored, sample)
+    if scored.loaded is not None:
+        augmented_ui(scored, sample)
 
 
 @st.dialog("Sample detail", width="large")
@@ -161,7 +168,7 @@ def main() -> None:
         return
     st.markdown(widgets.legend_html(), unsafe_allow_html=True)
     size, start = paging_ui(len(rows))
-    widgets.gallery(rows.iloc[start:start + size], scored.dataset, on_inspect=inspect, key="worst")
+    widgets.gallery(rows.iloc[start:start + size], on_inspect=inspect, key="worst")
     if st.session_state.pop(OPEN_KEY, False):
         detail_dialog(scored, rows)
 
