@@ -364,9 +364,14 @@ def _setup(opts: TrainOptions, out: Path, state: dict[str, Any] | None, world: W
     if uses_amp(device):
         net = net.to(memory_format=torch.channels_last)
     # Labels longer than the model's time steps have an infinite loss that training zeroes: say so up front.
-    unreadable = unreadable_label_warning(net, head, input_spec, train_set.labels) if world.is_main else ""
-    if unreadable:
-        logging.getLogger(__name__).warning("%s", unreadable)
+    val_labels = val_set.labels if val_set is not None else []
+    for labels, what in ((train_set.labels, "training"), (val_labels, "validation")):
+        # Validation's unreadable labels have NaN losses that val_loss leaves out: they are named here.
+        if not (labels and world.is_main):
+            continue
+        unreadable = unreadable_label_warning(net, head, input_spec, labels, what)
+        if unreadable:
+            logging.getLogger(__name__).warning("%s", unreadable)
     model: nn.Module = net
     if world.enabled:
         model = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)

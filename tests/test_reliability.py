@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import TINY_VOCAB, make_images
+from conftest import make_images
 
 from ocr_core import checkpoint_checks
 from ocr_core.analysis import filter_frame
@@ -63,7 +63,7 @@ def one_error_line(err: str, *names: str) -> str:
 
 def python_m(*argv: object, cwd: Path, preexec=None, timeout: int = 120) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "ocr_core", *map(str, argv)], cwd=cwd, env=env,
+    return subprocess.run([sys.executable, "-m", "ocr_core", *map(str, argv)], cwd=cwd, env=env, check=False,
                           capture_output=True, text=True, timeout=timeout, preexec_fn=preexec)
 
 
@@ -138,7 +138,7 @@ def test_bad_checkpoint_fields_are_one_input_error(kind, base, tmp_path, capsys,
     assert "bad.pt" in str(exc.value) and "\n" not in str(exc.value)
     assert time.perf_counter() - started < 10
     for argv in (["info", path], ["score", "--checkpoint", path, "--data", data_dir, "--device", "cpu"]):
-        code, out, err = run_cli(capsys, *argv)
+        code, _, err = run_cli(capsys, *argv)
         assert code == EXIT_INPUT_ERROR, (argv, err)
         one_error_line(err, "bad.pt")
 
@@ -322,7 +322,7 @@ def test_every_bad_option_is_one_sentence_and_exit_2(kind, tmp_path, data_dir, t
 
     monkeypatch.setattr("ocr_core.train._train", no_training)
     argv = _bad_options(tmp_path, data_dir, tiny_checkpoint)[kind]
-    code, out, err = run_cli(capsys, *argv)
+    code, _, err = run_cli(capsys, *argv)
     assert code == EXIT_INPUT_ERROR, (kind, err)
     one_error_line(err)
     assert not (tmp_path / "run").exists(), "a refused run leaves no run folder"
@@ -384,6 +384,34 @@ def test_lock_held_by_another_process_is_released_when_it_dies(tmp_path):
         proc.kill()
         proc.wait()
     RunLock(run).acquire().release()
+
+
+@pytest.mark.slow
+def test_two_train_commands_into_one_folder_at_once(tmp_path, capsys):
+    data = tmp_path / "train"
+    make_images(data, TRAIN_LABELS, naming="id")
+    run = tmp_path / "run"
+    argv = ["train", "--data", data, "--out", run, "--epochs", "500", "--augment", "none", "--workers", "0",
+            "--batch-size", "4", "--device", "cpu"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    first = subprocess.Popen([sys.executable, "-m", "ocr_core", *map(str, argv)], cwd=tmp_path, env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (run / HISTORY_FILE).exists():  # the first run is under way and holds the folder
+            assert first.poll() is None and time.monotonic() < deadline, first.stderr.read()
+            time.sleep(0.2)
+        code, _, err = run_cli(capsys, *argv)
+        assert code == EXIT_INPUT_ERROR
+        one_error_line(err, "another training run", f"process {first.pid}")
+        code, _, err = run_cli(capsys, "train", "--resume", run)
+        assert code == EXIT_INPUT_ERROR
+        one_error_line(err, "another training run")
+    finally:
+        first.send_signal(signal.SIGTERM)  # it saves last.pt and stops
+        first.communicate(timeout=120)
+    epochs = [json.loads(line)["epoch"] for line in (run / HISTORY_FILE).read_text().splitlines()]
+    assert epochs == list(range(1, len(epochs) + 1)), "one writer: epochs 1, 2, 3 ..., never interleaved"
 
 
 def test_new_run_into_a_folder_with_history_is_refused_and_appends_nothing(tmp_path, data_dir, capsys):
@@ -461,7 +489,7 @@ def test_check_output_path_is_the_one_helper(tmp_path):
     assert check_output_path(tmp_path / "new" / "s.csv", (".parquet", ".csv")) == tmp_path / "new" / "s.csv"
     (tmp_path / "old.parquet").write_text("x")
     assert check_output_path(tmp_path / "old.parquet", (".parquet",)).name == "old.parquet"
-    for kind, path in _special_outputs(tmp_path).items():
+    for path in _special_outputs(tmp_path).values():
         with pytest.raises(InputError):
             check_output_path(path, (".parquet", ".csv"))
 
@@ -587,12 +615,20 @@ def test_labels_longer_than_the_time_steps_warn_at_train_start_and_in_scores(tmp
     data = tmp_path / "long"
     long_label = "A" * 20 + "B" * 20  # 40 characters + 38 repeats: more than 32 steps
     make_images(data, [*TRAIN_LABELS, long_label], naming="id")
+    make_images(tmp_path / "short", TRAIN_LABELS, naming="id")
     with caplog.at_level(logging.WARNING):
         code, _, err = run_cli(capsys, "train", "--data", data, "--out", tmp_path / "run", "--epochs", "1",
                                "--augment", "none", "--workers", "0", "--batch-size", "8", "--device", "cpu",
                                "--val-split", "0")
     assert code == 0, err
     assert "1 of 13 training labels can never be read" in caplog.text and long_label in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        code, _, err = run_cli(capsys, "train", "--data", tmp_path / "short", "--val", data, "--out",
+                               tmp_path / "run2", "--epochs", "1", "--augment", "none", "--workers", "0",
+                               "--batch-size", "8", "--device", "cpu")
+    assert code == 0, err
+    assert "1 of 13 validation labels can never be read" in caplog.text
     caplog.clear()
     with caplog.at_level(logging.WARNING):
         code, _, err = run_cli(capsys, "score", "--checkpoint", tmp_path / "run" / "last.pt", "--data", data,
@@ -656,3 +692,28 @@ def test_disk_full_score_train_and_synth_end_in_one_sentence(tmp_path, data_dir,
             assert (plates / name).read_bytes() == blob
     assert all(p.stat().st_size > 0 for p in plates.iterdir())
     _no_temp_files(plates)
+
+
+def test_dashboard_shows_the_nan_weights_flag(nan_checkpoint, data_dir, tmp_path, monkeypatch):
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    from ocr_core.roots import ROOTS_ENV
+
+    monkeypatch.setenv("PLATELENS_WORKSPACE", str(tmp_path / "workspace"))
+    monkeypatch.setenv(ROOTS_ENV, str(tmp_path))
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    try:
+        at = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=120)
+        at.session_state["checkpoint"] = "__other__"
+        at.session_state["checkpoint_path"] = str(nan_checkpoint)
+        at.session_state["dataset"] = "__other__"
+        at.session_state["dataset_path"] = str(data_dir)
+        at.run()
+        assert not at.exception, [e.message for e in at.exception]
+        warnings = [w.value for w in at.warning]
+        assert any("nan.pt" in w and "NaN" in w for w in warnings), warnings
+    finally:
+        st.cache_data.clear()
+        st.cache_resource.clear()
