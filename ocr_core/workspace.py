@@ -20,6 +20,11 @@ EMBEDDED_COUNT = 1000
 EMBEDDED_SEED = 20261121  # not a seed used for the demo checkpoint's training data
 EMBEDDED_STYLES = ("ccpd", "ccpd-green")
 SYNTH_MIX_SEED = 20261123  # the fine-tune mix (train --synth-mix); not a demo training or test seed
+CAPTCHA_DEMO_CHECKPOINT = Path(__file__).resolve().parent / "assets" / "captcha-demo.pt"
+EMBEDDED_CAPTCHA_TESTSET = "captcha-test"
+EMBEDDED_CAPTCHA_COUNT = 1000
+EMBEDDED_CAPTCHA_SEED = 20261202  # not a seed used for the captcha demo's training data (seed 1)
+CAPTCHA_SPLIT_DIR = "captcha-real-split"
 
 
 def workspace_dir() -> Path:
@@ -104,6 +109,36 @@ def ensure_synthetic_set(
 def ensure_embedded_testset(progress: Callable[[int, int], None] | None = None) -> Path:
     """The embedded synthetic test set's folder, generating it on first use."""
     return ensure_synthetic_set(EMBEDDED_TESTSET, EMBEDDED_COUNT, EMBEDDED_SEED, progress=progress)
+
+
+def ensure_embedded_captcha_set(progress: Callable[[int, int], None] | None = None) -> Path:
+    """The embedded synthetic captcha test set's folder (1,000 captchas), generating it on first use."""
+    return ensure_synthetic_set(EMBEDDED_CAPTCHA_TESTSET, EMBEDDED_CAPTCHA_COUNT, EMBEDDED_CAPTCHA_SEED,
+                                styles=synth.CAPTCHA_STYLES, progress=progress)
+
+
+def ensure_captcha_split(real_folder: Path) -> tuple[Path, Path]:
+    """``train.csv`` and ``test.csv`` manifests of a real captcha folder's fixed held-out split.
+
+    The split is ``ocr_core.data.captcha.captcha_split`` (30% test by a hash of the file name); the
+    manifests list absolute paths, so the images stay where they are. Rewritten on every call (cheap).
+    """
+    import csv
+    import io
+
+    from ocr_core.atomic import write_text_atomic
+    from ocr_core.data.captcha import captcha_split
+
+    folder = _subdir(f"datasets/{CAPTCHA_SPLIT_DIR}")
+    outputs = []
+    for name, paths in zip(("train", "test"), captcha_split(Path(real_folder))):
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(["file", "text"])
+        writer.writerows([str(p.resolve()), p.stem] for p in paths)
+        write_text_atomic(folder / f"{name}.csv", buffer.getvalue())
+        outputs.append(folder / f"{name}.csv")
+    return outputs[0], outputs[1]
 
 
 def ensure_synthetic_mix(count: int, progress: Callable[[int, int], None] | None = None) -> Path:

@@ -72,20 +72,16 @@ def _glyph(char: str) -> tuple[np.ndarray, int]:
 
 
 def _background(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
-    """Light grey on one side ramping to near white on the other, in a few soft bands."""
-    dark = rng.uniform(195, 230)
-    light = rng.uniform(238, 255)
-    x0, x1 = sorted(rng.uniform(0.05, 0.85, size=2) * w)
-    x1 = max(x1, x0 + 0.15 * w)
-    ramp = np.clip((np.arange(w, dtype=np.float32) - x0) / (x1 - x0), 0, 1)
-    if rng.random() < 0.5:
-        steps = int(rng.integers(2, 6))  # banded, as in many real captchas
-        ramp = np.round(ramp * steps) / steps
-    if rng.random() < 0.15:
-        ramp = ramp[::-1]
-    row = dark + (light - dark) * ramp
-    bg = np.repeat(row[None, :], h, axis=0)
-    bg += np.linspace(-1, 1, h, dtype=np.float32)[:, None] * rng.uniform(-6, 6)
+    """A smooth left-to-right ramp from light grey to near white (real: about 193 to 250, the bottom
+    rows a few levels lighter); one in five draws gets a wider range or the ramp reversed."""
+    dark, light = rng.normal(193, 3), rng.normal(250, 2)
+    if rng.random() < 0.2:
+        dark, light = rng.uniform(170, 235), rng.uniform(225, 255)
+        if rng.random() < 0.3:
+            dark, light = light, dark
+    ramp = np.linspace(0, 1, w, dtype=np.float32)
+    bg = np.repeat((dark + (light - dark) * ramp)[None, :], h, axis=0)
+    bg += np.linspace(0, 1, h, dtype=np.float32)[:, None] * rng.uniform(0, 6)
     return bg.astype(np.float32)
 
 
@@ -151,7 +147,7 @@ def _strike_line(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
     for t in np.linspace(0, 1, int(rng.integers(2, 5)))[1:]:
         x = points[-1][0] + (end_x - points[-1][0]) * t if t < 1 else end_x
         points.append((x, float(np.clip(mid_y + rng.normal(0, 0.12) * h, 0.1 * h, 0.9 * h))))
-    thickness = max(1, round(rng.uniform(1.6, 3.2) * _SS))
+    thickness = max(1, round(rng.uniform(1.2, 2.3) * _SS))
     pts = np.array([[round(x * 16), round(y * 16)] for x, y in points], np.int32)
     cv2.polylines(layer, [pts], False, 255, thickness, cv2.LINE_AA, 4)
     return layer.astype(np.float32) / 255.0
@@ -170,7 +166,7 @@ def render_captcha(label: str, rng: np.random.Generator) -> np.ndarray:
     img = img * (1 - mask) + ink_level * mask
     img = img * (1 - line) + rng.uniform(0, 20) * line
     img = cv2.resize(img, (CAPTCHA_SIZE[1], CAPTCHA_SIZE[0]), interpolation=cv2.INTER_AREA)
-    sigma = rng.uniform(0, 2.5)
+    sigma = rng.uniform(1.5, 4.5)
     if sigma > 0.5:
         img = img + rng.normal(0, sigma, size=img.shape).astype(np.float32)
     if rng.random() < 0.3:
