@@ -238,7 +238,7 @@ def test_every_page_renders_in_chromium(sync_api, server):
     assert len(list(SHOTS.glob("*.png"))) == len(PAGES)
     if os.environ.get("PLATELENS_UPDATE_SCREENSHOTS") == "1":
         README_SHOTS.mkdir(exist_ok=True)
-        for name in ("1-overview", "2-worst-predictions", "3-confusions", "6-compare"):
+        for name in ("1-overview", "2-worst-predictions", "3-confusions"):
             shutil.copyfile(SHOTS / f"{name}.png", README_SHOTS / f"{name}.png")
 
 
