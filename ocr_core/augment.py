@@ -360,17 +360,22 @@ def validate_pipeline(pipeline: A.BaseCompose, input_size: tuple[int, int] = (32
             candidate.set_random_seed(draw)
         image = crop
         steps = candidate.transforms if draw < PROBE_DRAWS else [candidate]
+        culprit = ""  # the first step whose output differs from a crop; a later one may restore it
         for step in steps:
             try:
                 image = step(image=image)["image"]
             except Exception as exc:  # noqa: BLE001 - albumentations and cv2 fail in many ways on bad settings
                 raise InputError(f"{source} fails on a {height}x{width} crop in {type(step).__name__} "
                                  f"({_short_error(exc)}); {hint}.") from None
-            if not isinstance(image, np.ndarray) or image.shape != crop.shape or image.dtype != crop.dtype:
-                got = f"{image.dtype} {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
-                raise InputError(f"{source} turns a {height}x{width}x3 uint8 crop into {got} in "
-                                 f"{type(step).__name__}; a training pipeline must keep the crop's size, dtype and "
-                                 f"3 channels: {hint}.")
+            if not isinstance(image, np.ndarray):
+                raise InputError(f"{source} turns a crop into a {type(image).__name__} in {type(step).__name__}; "
+                                 f"{hint}.")
+            if (image.shape != crop.shape or image.dtype != crop.dtype) and not culprit:
+                culprit = type(step).__name__
+        if image.shape != crop.shape or image.dtype != crop.dtype:
+            raise InputError(f"{source} turns a {height}x{width}x3 uint8 crop into {image.dtype} {image.shape} "
+                             f"(from {culprit or type(candidate).__name__} on); a training pipeline must keep the "
+                             f"crop's size, dtype and 3 channels: {hint}.")
     return pipeline
 
 

@@ -274,10 +274,13 @@ def _check_train_inputs(args: argparse.Namespace) -> None:
     # Under torchrun rank 0 alone owns the run folder; the others would see the folder it just claimed.
     if world_from_env().is_main:
         check_new_run_folder(Path(args.out))
-    input_size = None
     if args.init:
         loaded = model_from_checkpoint(read_checkpoint(args.init), str(args.init))
         input_size = loaded.input_size
+    else:
+        from ocr_core.models import arch_spec
+
+        input_size = arch_spec(args.arch).input.size
     if args.augment not in (None, "default", "none"):
         from ocr_core.augment import load_pipeline
 

@@ -115,13 +115,14 @@ def _init_worker(_: int) -> None:
         dataset.pipeline.set_random_seed(seed)
 
 
-def resolve_pipeline(spec: str) -> A.Compose | None:
-    """The augmentation pipeline for ``default``, ``none`` or a JSON file path."""
+def resolve_pipeline(spec: str, input_size: tuple[int, int] | None = None) -> A.Compose | None:
+    """The augmentation pipeline for ``default``, ``none`` or a JSON file path (checked on crops of
+    ``input_size``, default 32x128: see ``ocr_core.augment.validate_pipeline``)."""
     if spec in ("", "none"):
         return None
     if spec == "default":
         return augment_lib.default_pipeline()
-    return augment_lib.load_pipeline(Path(spec))
+    return augment_lib.load_pipeline(Path(spec), input_size=input_size)
 
 
 def transfer_weights(model: nn.Module, state: dict[str, torch.Tensor], old_classes: int | tuple[int, ...]) -> None:
@@ -333,7 +334,6 @@ def _setup(opts: TrainOptions, out: Path, state: dict[str, Any] | None, world: W
     """Data, head, model (wrapped for DDP under torchrun), loader, optimizer and schedule of a run."""
     _set_seed(opts.seed)
     device = join(world, opts.device)
-    pipeline = resolve_pipeline(opts.augment)
 
     init_ckpt = read_checkpoint(opts.init) if opts.init else None
     resume_ckpt = read_checkpoint(out / "last.pt") if state else None
@@ -342,6 +342,7 @@ def _setup(opts: TrainOptions, out: Path, state: dict[str, Any] | None, world: W
     spec = arch_spec(arch)
     input_spec = InputSpec.from_dict(base["input"]) if base else spec.input
     config = base["arch_config"] if base else arch_config(arch)
+    pipeline = resolve_pipeline(opts.augment, input_spec.size)  # checked on the model's crops, before decoding
     report: Callable[..., None] = ProgressWriter(out) if world.is_main else (lambda *_: None)
     train_set, val_set = _load_splits(opts, input_spec.size, report if world.is_main else None)
 

@@ -541,7 +541,8 @@ def test_good_pipelines_still_load(tmp_path):
     from ocr_core.augment import default_pipeline
 
     for pipeline in (default_pipeline(), default_pipeline(bottom_occlusion_p=0.5),
-                     A.Compose([A.MedianBlur(blur_limit=(3, 7)), A.Resize(32, 128)])):
+                     A.Compose([A.MedianBlur(blur_limit=(3, 7)), A.Resize(32, 128)]),
+                     A.Compose([A.RandomCrop(28, 120), A.Resize(32, 128)])):  # a size change undone later
         path = tmp_path / "ok.json"
         path.write_text(json.dumps(pipeline_to_dict(pipeline)))
         assert isinstance(load_pipeline(path), A.Compose)
@@ -561,6 +562,23 @@ def test_train_with_a_bad_augment_file_fails_before_decoding(tmp_path, data_dir,
     assert code == EXIT_INPUT_ERROR
     one_error_line(err, "resize.json", "Resize")
     assert not (tmp_path / "run").exists()
+
+
+def test_pipelines_are_checked_at_the_model_input_size(tmp_path, data_dir, capsys, monkeypatch):
+    from ocr_core.train import resolve_pipeline
+
+    path = tmp_path / "wide.json"
+    path.write_text(json.dumps(pipeline_to_dict(A.Compose([A.RandomCrop(56, 300), A.Resize(64, 320)]))))
+    assert resolve_pipeline(str(path), (64, 320)) is not None
+    with pytest.raises(InputError, match="wide.json"):
+        resolve_pipeline(str(path), (32, 128))
+    monkeypatch.setattr("ocr_core.train.train", lambda opts, resume=None: {"best_accuracy": 1.0})
+    common = ["train", "--data", data_dir, "--augment", path, "--device", "cpu"]
+    code, _, err = run_cli(capsys, *common, "--out", tmp_path / "r1", "--arch", "resnet18_gru")
+    assert code == 0, err
+    code, _, err = run_cli(capsys, *common, "--out", tmp_path / "r2")  # the default arch reads 32x128
+    assert code == EXIT_INPUT_ERROR
+    one_error_line(err, "wide.json", "32x128")
 
 
 # ---- 7. bad folder entries ---------------------------------------------------------------------------------
