@@ -140,8 +140,8 @@ class ResNet18GRU(nn.Module):
         super().__init__()
         if not isinstance(num_classes, int):
             raise TypeError("resnet18_gru is a CTC model; it needs an int number of output classes")
-        self.features_extractor = FeatureExtractor(tuple(config.cnn_input_size), config.cnn_output_len,
-                                                   config.in_channels)
+        height, width = config.cnn_input_size
+        self.features_extractor = FeatureExtractor((height, width), config.cnn_output_len, config.in_channels)
         self.sequence_predictor = SequencePredictor(self.features_extractor.num_output_features,
                                                     config.rnn_hidden_size, config.rnn_num_layers, num_classes,
                                                     config.rnn_dropout, config.rnn_bidirectional)
