@@ -75,9 +75,8 @@ def controls_ui() -> dict:
     for spec in augment_spec.SPEC:
         enabled_key = augment_spec.widget_key(spec.name, "enabled")
         on = bool(st.session_state.get(enabled_key))
-        icon = "✅" if on else None
         p = st.session_state.get(augment_spec.widget_key(spec.name, "p"), spec.p)
-        with st.expander(f"{spec.name} · p {p:.2f}" if on else f"{spec.name} (off)", icon=icon):
+        with st.expander(f"{spec.name} · p {p:.2f}" if on else f"{spec.name} (off)"):
             st.caption(spec.doc)
             st.toggle("enabled", key=enabled_key, persist_state="session")
             disabled = not st.session_state[enabled_key]
@@ -229,7 +228,7 @@ def main() -> None:
             samples = samples_ui(scored)
         draws = top[1].slider("Random draws per sample", 1, 6, 4, key="aug_draws")
         seed = int(st.session_state.setdefault("aug_seed", 0))
-        if top[2].button("New draws", icon="🎲", key="aug_reseed"):
+        if top[2].button("New draws", key="aug_reseed"):
             st.session_state["aug_seed"] = seed = seed + 1
         extra = settings.get("extra", [])
         if extra:

@@ -218,7 +218,8 @@ def curves(history: pd.DataFrame) -> go.Figure:
     return fig
 
 
-STATE_ICONS = {"running": "🏃", "finished": "✅", "stopped": "⏹️", "failed": "❌"}
+# State colours as text: emoji render as empty boxes where no emoji font is installed.
+STATE_COLOURS = {"running": "blue", "finished": "green", "stopped": "orange", "failed": "red"}
 
 
 def monitor_ui() -> None:
@@ -242,7 +243,7 @@ def monitor_ui() -> None:
         history = read_history(run_dir)
         options = table.set_index("path").loc[str(run_dir)]
         head = st.columns([3, 1])
-        head[0].markdown(f"{STATE_ICONS.get(state, '')} **{run_dir.name}** is **{state}**, "
+        head[0].markdown(f"**{run_dir.name}** is **:{STATE_COLOURS.get(state, 'gray')}[{state}]**, "
                          f"epoch {options['epochs']} · {options['arch']} on `{options['data']}`")
         if state == "running":
             stop_key = f"train_stop_asked:{run_dir}"

@@ -87,6 +87,14 @@ def test_no_material_icons_anywhere():
     assert not offenders, offenders
 
 
+def test_no_emoji_icons_in_the_pages():
+    """Emoji render as empty boxes where no emoji font is installed (headless Chromium here, many Linux desktops)."""
+    emoji = re.compile("[\U0001F300-\U0001FAFF\u2705\u274C\u23F9\u2696\uFE0F]")  # not text glyphs like ✓
+    offenders = [f"{p.name}:{i}" for p in APP_SOURCES if p.name != "main.py"  # main.py's favicon is an inline SVG
+                 for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if emoji.search(line)]
+    assert not offenders, offenders
+
+
 def test_running_indicator_is_visible():
     """toolbarMode "minimal" hides streamlit's running indicator, so a slow first load looked like a blank page."""
     config = (ROOT / ".streamlit" / "config.toml").read_text(encoding="utf-8")
