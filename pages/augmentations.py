@@ -151,7 +151,7 @@ def draw_html(lines: list[str]) -> str:
     return f'<div style="font-size:0.72em;line-height:1.3;color:#6b7280;">{body}</div>'
 
 
-def save_load_ui(pipeline) -> None:
+def save_load_ui(pipeline, input_size: tuple[int, int]) -> None:
     """Save the pipeline as albumentations JSON (for the Train page and ``--augment``), or load one."""
     left, right = st.columns(2)
     with left:
@@ -160,8 +160,12 @@ def save_load_ui(pipeline) -> None:
         buttons = st.container(horizontal=True)
         if buttons.button("Save to workspace", key="aug_save"):
             target = workspace.pipelines_dir() / (Path(name).stem + ".json")
-            save_pipeline(pipeline, target)
-            st.success(f"Saved {target}")
+            try:
+                save_pipeline(pipeline, target)
+            except InputError as exc:  # e.g. a folder of that name is in the way
+                st.error(str(exc))
+            else:
+                st.success(f"Saved {target}")
         buttons.download_button("Download JSON", json.dumps(pipeline_to_dict(pipeline), indent=2,
                                                           ensure_ascii=False),
                               file_name=Path(name).stem + ".json", mime="application/json", on_click="ignore")
@@ -173,13 +177,14 @@ def save_load_ui(pipeline) -> None:
         upload = st.file_uploader("…or upload a JSON file", type=["json"], key="aug_upload")
         buttons = st.container(horizontal=True)
         buttons.button("Load", key="aug_load", on_click=load_callback,
-                     args=(choice, upload), disabled=choice is None and upload is None)
+                     args=(choice, upload, input_size), disabled=choice is None and upload is None)
         buttons.button("Reset to training default", key="aug_reset", on_click=apply_settings,
                      args=(augment_spec.default_settings(), "Reset to the training default pipeline."))
 
 
-def load_callback(path: Path | None, upload) -> None:
-    """Read a pipeline file into the lab; a bad file leaves the lab as it was and says why."""
+def load_callback(path: Path | None, upload, input_size: tuple[int, int]) -> None:
+    """Read a pipeline file into the lab, checked on a crop of the model's input size; a bad file leaves the
+    lab as it was and says why."""
     try:
         if upload is not None:
             try:
@@ -188,9 +193,9 @@ def load_callback(path: Path | None, upload) -> None:
                 raise InputError(
                     f"{upload.name} is not valid JSON ({exc}); upload an albumentations JSON file"
                 ) from None
-            pipeline, source = pipeline_from_dict(data), upload.name
+            pipeline, source = pipeline_from_dict(data, input_size), upload.name
         else:
-            pipeline, source = load_pipeline(Path(path)), Path(path).name
+            pipeline, source = load_pipeline(Path(path), input_size), Path(path).name
     except InputError as exc:
         st.session_state[MESSAGE_KEY] = ("error", str(exc))
         return
@@ -237,7 +242,7 @@ def main() -> None:
             st.warning("Every transform is off: the draws equal the original.")
         draw_grid_ui(scored, pipeline, samples, draws, seed)
     st.divider()
-    save_load_ui(pipeline)
+    save_load_ui(pipeline, scored.loaded.input_size)
     with st.expander("Pipeline as albumentations JSON"):
         st.json(pipeline_to_dict(pipeline), expanded=False)
 

@@ -187,10 +187,11 @@ def start(options: dict) -> None:
                                                                          "augmentation file").is_file():
             raise InputError(f"augmentation file {options['augment']} does not exist; "
                              "save one on the Augmentations page")
+        # Refused here as well when another session claimed the same run name a moment ago.
+        _processes().append(launch_training(options))
     except InputError as exc:
         st.error(str(exc))
         return
-    _processes().append(launch_training(options))
     st.session_state[RUN_KEY] = str(out)
     st.toast(f"Started {out.name}")
 
