@@ -28,9 +28,17 @@ class Selection:
     dataset: str | None
 
 
+def baseline_checkpoint() -> Path:
+    """The shipped weaker baseline beside the demo checkpoint: Compare's default B when A is the demo."""
+    return workspace.DEMO_CHECKPOINT.parent / "baseline.pt"
+
+
 def checkpoint_options() -> dict[str, str]:
-    """Checkpoint picker entries, value (a path, or OTHER) -> label: the demo, every run with a best.pt."""
+    """Checkpoint picker entries, value (a path, or OTHER) -> label: the demo (and its baseline), every run
+    with a best.pt, uploads."""
     options = {str(workspace.DEMO_CHECKPOINT): "Demo checkpoint (demo.pt)"}
+    if baseline_checkpoint().is_file():
+        options[str(baseline_checkpoint())] = "Baseline checkpoint (baseline.pt, a short training run)"
     for row in list_runs(workspace.runs_dir()).itertuples(index=False):
         if row.best_checkpoint:
             accuracy = "" if pd.isna(row.best_val_accuracy) else f", val acc {row.best_val_accuracy:.3f}"
@@ -80,16 +88,19 @@ def current_selection() -> Selection:
 
 
 def path_picker(label: str, options: dict[str, str], key: str, placeholder: str = "", help: str | None = None,
-                where: DeltaGenerator | None = None, choose: str | None = None) -> str | None:
+                where: DeltaGenerator | None = None, choose: str | None = None,
+                default: str | None = None) -> str | None:
     """A selectbox over ``options`` (value -> label) whose ``OTHER`` entry opens a path box.
 
     Returns the chosen value, the typed path, or None while nothing is chosen or the path box is empty.
-    With ``choose`` the selectbox starts empty, showing that text, so nothing is loaded until the user
-    picks. The path box's key is ``{key}_path``.
+    It starts on ``default`` when that is an option; otherwise, with ``choose``, it starts empty, showing
+    that text, so nothing is loaded until the user picks. The path box's key is ``{key}_path``.
     """
     where = where or st.container()
-    value = where.selectbox(label, list(options), format_func=lambda v: options.get(v, v), key=key, help=help,
-                            index=None if choose else 0, placeholder=choose)
+    values = list(options)
+    index = values.index(default) if default in options else (None if choose else 0)
+    value = where.selectbox(label, values, format_func=lambda v: options.get(v, v), key=key, help=help,
+                            index=index, placeholder=choose)
     if value is None:
         return None
     if value != OTHER:

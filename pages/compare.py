@@ -6,10 +6,12 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
+from ocr_core import workspace
 from ocr_core.analysis import compare_frames, confusion_delta, delta_by
 from ocr_core.errors import InputError
 from ocr_core.score import summarize
 
+import choices
 import loaders
 import widgets
 
@@ -20,9 +22,12 @@ def checkpoint_b_ui(a: str) -> str | None:
     options = {k: v for k, v in loaders.checkpoint_options().items() if k != a}
     if len(options) == 1:
         st.caption("Only one checkpoint is known so far: train a run on the Train page, or give a path.")
-    # Starts empty: scoring B takes a while, so nothing is scored until the user has chosen B.
+    # The demo opens on its shipped baseline, the comparison the demo is for; anything else starts empty, so
+    # nothing is scored until the user has chosen B.
+    baseline = str(choices.baseline_checkpoint()) if a == str(workspace.DEMO_CHECKPOINT) else None
     return widgets.path_picker("Checkpoint B", options, "compare_b", placeholder="best.pt, model.onnx or predictions.csv",
-                               help="A is the checkpoint picked in the sidebar", choose="Choose checkpoint B…")
+                               help="A is the checkpoint picked in the sidebar", choose="Choose checkpoint B…",
+                               default=baseline)
 
 
 def headline_ui(a: loaders.Scored, b: loaders.Scored) -> None:

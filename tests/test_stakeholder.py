@@ -379,3 +379,18 @@ def test_overview_opens_on_the_telling_slice_with_upright_labels_and_provinces_w
     provinces = next(c for t, c in by_title.items() if t.startswith("Accuracy by first character"))
     accuracy = _values(provinces["data"][0]["y"])
     assert accuracy == sorted(accuracy), "provinces worst first"
+
+
+def test_compare_opens_the_demo_on_its_shipped_baseline(app, env):
+    """The demo story: with a baseline beside the demo, Compare opens on demo (A) against baseline (B)."""
+    baseline = env.checkpoint.parent / "baseline.pt"
+    shutil.copyfile(ROOT / "ocr_core" / "assets" / "demo.pt", baseline)
+    try:
+        at = open_page(app, "compare")
+        assert at.selectbox(key="compare_b").value == str(baseline)
+        assert_clean(at)
+        assert [m.label for m in at.metric] == ["Accuracy A", "Accuracy B", "CER A", "CER B"]
+        at.sidebar.selectbox(key="checkpoint").set_value(str(baseline)).run()
+        assert at.selectbox(key="compare_b").value is None, "other checkpoints still wait for a choice of B"
+    finally:
+        baseline.unlink()
