@@ -6,6 +6,7 @@ The HTML builders are pure functions (unit-tested); ``gallery`` draws them with 
 from __future__ import annotations
 
 import html
+import math
 from collections.abc import Callable
 
 import pandas as pd
@@ -82,10 +83,12 @@ def reading_html(label: str, pred: str) -> str:
 
 
 def metrics_html(row: pd.Series | dict) -> str:
-    """The CER / confidence / sample line of a card."""
+    """The CER / confidence / sample line of a card (no confidence where the predictions hold none)."""
+    confidence = float(row["confidence"])
+    conf = "" if math.isnan(confidence) else f" · conf <b>{confidence:.3f}</b>"
     return (
         '<div style="font-size:0.85em;color:#374151;">'
-        f'CER <b>{float(row["cer"]):.3f}</b> · conf <b>{float(row["confidence"]):.3f}</b>'
+        f'CER <b>{float(row["cer"]):.3f}</b>{conf}'
         f' · <span style="color:#6b7280;">#{int(row["sample"])}</span></div>'
     )
 

@@ -134,3 +134,8 @@ def test_reading_html_marks_matches_and_misreads():
 def test_card_html_shows_cer_and_confidence():
     html = widgets.card_html({"label": "AB", "pred": "A", "cer": 0.5, "confidence": 0.912, "sample": 7})
     assert "0.500" in html and "0.912" in html and "#7" in html
+
+
+def test_card_html_leaves_out_a_confidence_the_predictions_do_not_have():
+    html = widgets.card_html({"label": "AB", "pred": "A", "cer": 0.5, "confidence": float("nan"), "sample": 7})
+    assert "0.500" in html and "conf" not in html and "nan" not in html
