@@ -8,6 +8,7 @@ production: ``load_onnx`` gives a ``LoadedModel`` whose ``model`` runs the file 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import warnings
@@ -115,6 +116,24 @@ def load_any_model(path: str | Path, fuse: bool = True) -> LoadedModel:
     if Path(path).suffix.lower() == ".onnx":
         return load_onnx(path)
     return load_model(path, fuse=fuse)
+
+
+def served_through_onnxruntime(checkpoint: str | Path, cache_dir: str | Path) -> LoadedModel:
+    """A checkpoint served by onnxruntime: exported once (checked like ``export``) into ``cache_dir`` under
+    a name from the checkpoint's content hash, then loaded from there.
+
+    The first call pays the export (10-30 s on a CPU); the check uses random crops at the input size.
+    """
+    digest = hashlib.sha256(Path(checkpoint).read_bytes()).hexdigest()[:20]
+    target = Path(cache_dir) / f"{digest}.onnx"
+    if not target.is_file():
+        spec = load_model(checkpoint).input
+        crops = np.random.default_rng(0).integers(0, 256, (8, spec.height, spec.width, 3), dtype=np.uint8)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        export_onnx(checkpoint, target, crops)
+    loaded = load_onnx(target)
+    loaded.path = str(checkpoint)
+    return loaded
 
 
 def export_onnx(checkpoint: str | Path, out: str | Path, crops: np.ndarray) -> ExportReport:

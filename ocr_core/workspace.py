@@ -55,6 +55,11 @@ def scores_dir() -> Path:
     return _subdir("scores")
 
 
+def onnx_dir() -> Path:
+    """Where checkpoints exported for the onnxruntime scoring backend are kept (by content hash)."""
+    return _subdir("onnx")
+
+
 def pipelines_dir() -> Path:
     """Where augmentation pipelines (A.to_dict JSON) saved from the dashboard live."""
     return _subdir("augment")

@@ -78,3 +78,18 @@ def test_onnx_files_without_platelens_metadata_or_damaged_are_refused(tmp_path):
     (tmp_path / "bad.onnx").write_bytes(b"not a model")
     with pytest.raises(InputError, match="not a readable ONNX"):
         load_onnx(tmp_path / "bad.onnx")
+
+
+def test_score_backend_onnxruntime_exports_once_into_the_workspace(tmp_path, make_images, capsys, monkeypatch):
+    monkeypatch.setenv("PLATELENS_WORKSPACE", str(tmp_path / "ws"))
+    checkpoint = _checkpoint("small", tmp_path / "m.pt")
+    make_images(tmp_path / "d", LABELS)
+    args = ["score", "--checkpoint", str(checkpoint), "--data", str(tmp_path / "d")]
+    assert main(args) == 0
+    torch_line = capsys.readouterr().out
+    assert main([*args, "--backend", "onnxruntime"]) == 0
+    assert capsys.readouterr().out == torch_line
+    (exported,) = (tmp_path / "ws" / "onnx").glob("*.onnx")
+    stamp = exported.stat().st_mtime_ns
+    assert main([*args, "--backend", "onnxruntime"]) == 0
+    assert exported.stat().st_mtime_ns == stamp, "the export is reused"
