@@ -227,6 +227,8 @@ def test_every_page_renders_in_chromium(sync_api, server):
             assert page.locator(f'{MAIN} [data-testid="stMetric"]').count() == 0, "drawn before the scores"
             page.wait_for_selector(f'{MAIN} [data-testid="stProgress"], {MAIN} [data-testid="stSpinner"]',
                                    timeout=60_000)
+            # Streamlit's own running indicator too (toolbarMode "minimal" hid it).
+            assert page.locator('[data-testid="stStatusWidget"]').count() == 1, "no running indicator"
             _visit_every_page(page, SHOTS)
             # The sidebar's defaults are still picked on the last page.
             picked = page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"] input')
