@@ -17,8 +17,9 @@ import numpy as np
 import torch
 
 RESIZE_MODES = ("stretch",)
-# ITU-R 601 luma, as OpenCV's RGB2GRAY and Pillow's convert("L") use it.
-_LUMA = (0.299, 0.587, 0.114)
+# ITU-R 601 luma in Pillow's fixed point (convert("L")): (r*19595 + g*38470 + b*7471 + 32768) >> 16, equal
+# to Pillow on all 16.7M colours. Grey models of the seeds read 0-255 unscaled, where one level moves the logits.
+_LUMA_FIXED = (19595, 38470, 7471)
 MIN_SIDE, MAX_SIDE = 8, 1024
 
 
@@ -98,10 +99,14 @@ def to_model_input(images: np.ndarray | torch.Tensor, spec: InputSpec, device: t
         batch = batch.pin_memory().to(device, non_blocking=True)
     elif device is not None:
         batch = batch.to(device)
-    x = batch.permute(0, 3, 1, 2).float()
     if spec.channels == 1:
-        luma = torch.tensor(_LUMA, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-        x = (x * luma).sum(dim=1, keepdim=True).round()
+        weights = torch.tensor(_LUMA_FIXED, dtype=torch.int32, device=batch.device)
+        grey = ((batch.to(torch.int32) * weights).sum(dim=-1, keepdim=True) + 32768) >> 16
+        # (N, H, W, 1) -> (N, 1, H, W) with plain strides: a permuted view has the same shape, but oneDNN
+        # then picks other convolution kernels, whose rounding differs by 2e-4 on 0-255 inputs.
+        x = grey.squeeze(-1).unsqueeze(1).float()
+    else:
+        x = batch.permute(0, 3, 1, 2).float()
     x = x * spec.scale
     if any(spec.mean) or any(s != 1.0 for s in spec.std):
         x = (x - _per_channel(spec.mean, x)) / _per_channel(spec.std, x)
@@ -118,5 +123,5 @@ def preview(image: np.ndarray, spec: InputSpec) -> np.ndarray:
     """An RGB uint8 crop as the model sees it, for display: grey models get grey previews."""
     if spec.channels == 3:
         return image
-    grey = np.rint(image.astype(np.float32) @ np.asarray(_LUMA, np.float32)).clip(0, 255).astype(np.uint8)
+    grey = ((image.astype(np.int32) @ np.asarray(_LUMA_FIXED, np.int32) + 32768) >> 16).astype(np.uint8)
     return np.repeat(grey[..., None], 3, axis=2)

@@ -364,9 +364,7 @@ def test_grey_conversion_matches_pillow():
     rgb = rng.integers(0, 256, (1, 256, 256, 3), dtype=np.uint8)
     pillow = np.asarray(Image.fromarray(rgb[0]).convert("L"), dtype=np.float32)
     ours = to_model_input(rgb, InputSpec(1, 256, 256, scale=1.0))[0, 0].numpy()
-    if not np.array_equal(ours, pillow):
-        pytest.xfail(f"to_model_input's grey differs from Pillow's by one level on {(ours != pillow).sum()} of "
-                     f"{ours.size} random pixels (float 0.299/0.587/0.114 rounding vs Pillow's fixed point)")
+    assert np.array_equal(ours, pillow), f"{(ours != pillow).sum()} of {ours.size} pixels differ from Pillow"
 
 
 # ------------------------------------------------------------------ training from scratch
