@@ -38,6 +38,7 @@ from ocr_core.data import synth
 from ocr_core.data.dataset import DECODE_CHUNK, decode_listing, load_dataset
 from ocr_core.data.sources import list_source
 from ocr_core.device import default_batch_size, pick_device
+from ocr_core.onnx_io import served_through_onnxruntime
 from ocr_core.preprocess import InputSpec, to_model_input
 from ocr_core.score import score_dataset
 from ocr_core.workspace import DEMO_CHECKPOINT
@@ -117,6 +118,8 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3, help="rounds of every way (default 3)")
+    parser.add_argument("--onnx", action="store_true",
+                        help="also time B and C with the checkpoint served by onnxruntime (score --backend onnxruntime)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = pick_device(args.device)
@@ -127,6 +130,7 @@ def main() -> None:
     batch_size = default_batch_size(device, inference=True)
     times: dict[str, list[float]] = collections.defaultdict(list)
     with tempfile.TemporaryDirectory() as tmp:
+        ort = served_through_onnxruntime(args.checkpoint, Path(tmp) / "onnx") if args.onnx else None
         folder = Path(tmp) / "crops"
         synth.generate(folder, args.count, seed=777, styles=("ccpd", "ccpd-green"))
         listing = list_source(folder)
@@ -146,6 +150,9 @@ def main() -> None:
             times["C"].append(forward_only(loaded.model, loaded.input, images, device, batch_size))
             times["C0"].append(forward_only(stored.model, stored.input, images, device, batch_size))
             times["C256"].append(forward_only(loaded.model, loaded.input, images, device, 256))
+            if ort is not None:
+                times["B-ort"].append(sum(platelens_way(ort, folder, device)))
+                times["C-ort"].append(forward_only(ort.model, ort.input, images, device, batch_size))
     t = {way: statistics.median(seconds) for way, seconds in times.items()}
     n = args.count
     print(f"device={device} threads={args.threads} n={n} batch={batch_size} repeats={args.repeats} "
@@ -156,11 +163,15 @@ def main() -> None:
             ("  B1 decode files (threads)", "B1"), ("  B2 batched scoring + frame", "B2"),
             ("B0 B as before (a decode task per crop)", "B0"),
             ("C forward only, pre-loaded tensors", "C"), ("C0 the same, batch norms not folded", "C0"),
-            ("C256 the same as C at a batch of 256", "C256"))
-    for name, way in rows:
+            ("C256 the same as C at a batch of 256", "C256"),
+            ("B-ort B with onnxruntime (--backend)", "B-ort"), ("C-ort C with onnxruntime", "C-ort"))
+    for name, way in (row for row in rows if row[1] in t):
         print(f"{name:<44} {t[way]:>8.2f} {n / t[way]:>8.0f}")
     print(f"B/A = {t['A'] / t['B']:.1f}x (goal >= 30x)   B/C = {t['C'] / t['B']:.2f} (goal >= 0.8)   "
           f"B0/B = {t['B0'] / t['B']:.2f}   C/A1 = {t['A1'] / t['C']:.1f}x")
+    if ort is not None:
+        print(f"onnxruntime: B-ort/A = {t['A'] / t['B-ort']:.1f}x   B-ort/C-ort = {t['C-ort'] / t['B-ort']:.2f}   "
+              f"B-ort/B = {t['B'] / t['B-ort']:.2f}")
     # B runs C's forward passes and more, so no pipeline can make B/A exceed A/C on this device.
     print(f"ceiling of B/A on this device: A/C = {t['A'] / t['C']:.1f}x")
 

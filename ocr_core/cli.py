@@ -562,7 +562,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("arch", type=arch_name, help="the notebook's architecture")
     p.add_argument("path", type=existing_file, help="the notebook's saved file")
     p.add_argument("--alphabet", default=None,
-                   help="the characters the notebook trained on, in its order (default: the notebook's own)")
+                   help="the characters the notebook trained on, in its order (default: the notebook's own); "
+                        "seed 003 takes 'HIEROGLYPHS|OTHER' (or OTHER alone to keep its provinces)")
     p.add_argument("--out", required=True, type=checkpoint_out, help="where to write the PlateLens checkpoint (.pt)")
     p.set_defaults(func=cmd_import_seed)
 
