@@ -32,7 +32,8 @@ def checkpoint_b_ui(a: str) -> str | None:
 
 def headline_ui(a: loaders.Scored, b: loaders.Scored) -> None:
     """Accuracy and CER of A and B with B's deltas."""
-    sa, sb = summarize(a.frame), summarize(b.frame)
+    sa = loaders.memo(a.key, "summary", lambda: summarize(a.frame))
+    sb = loaders.memo(b.key, "summary", lambda: summarize(b.frame))
     cells = st.columns(4)
     cells[0].metric("Accuracy A", widgets.percent(sa.accuracy, 2))
     accuracy_delta, cer_delta = sb.accuracy - sa.accuracy, sb.cer - sa.cer
