@@ -14,6 +14,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import signal
 import sys
 import time
@@ -311,12 +312,12 @@ def cmd_score(args: argparse.Namespace) -> int:
     """Score a dataset with a checkpoint and print the one-line summary."""
     import torch
 
-    from ocr_core.data.dataset import decode_listing
+    from ocr_core.data.dataset import skipped_summary
     from ocr_core.data.sources import SourceListing, list_source
     from ocr_core.distributed import barrier, join, leave, shard, world_from_env
     from ocr_core.formats import resolve_format
     from ocr_core.onnx_io import load_any_model
-    from ocr_core.score import MERGED_NAME, merge_score_parts, part_path, score_dataset, summarize, write_frame_atomic
+    from ocr_core.score import MERGED_NAME, merge_score_parts, part_path, score_listing, summarize, write_frame_atomic
 
     world = world_from_env()
     if world.enabled and not args.out:
@@ -338,19 +339,24 @@ def cmd_score(args: argparse.Namespace) -> int:
         rows = shard(len(listing.samples), world)
         listing = SourceListing(listing.spec, listing.kind, listing.samples[rows.start:rows.stop],
                                 listing.skipped if world.is_main else [])
-    bar, progress = _tqdm_progress("decode")
-    with bar:
-        dataset = decode_listing(listing, loaded.input_size, strict=args.strict, progress=progress)
     try:
-        fmt = resolve_format(args.format, loaded.meta.get("text_format"), dataset.labels)
+        fmt = resolve_format(args.format, loaded.meta.get("text_format"), [s.label for s in listing.samples])
     except ValueError as exc:
         raise InputError(f"--format: {exc}") from None
     if fmt:
         print(f"readings constrained to the format {fmt}", file=sys.stderr)
+    # Chunks of a one-process run with --out are kept beside it, so the same command resumes an
+    # interrupted run; they go once the frame is written.
+    parts = Path(f"{args.out}.parts") if args.out and not world.enabled else None
     bar, progress = _tqdm_progress("score")
     with bar, torch.inference_mode():
-        frame = score_dataset(loaded, dataset, device=device, batch_size=args.batch_size, progress=progress,
-                              text_format=fmt)
+        streamed = score_listing(loaded, listing, device=device, batch_size=args.batch_size, progress=progress,
+                                 text_format=fmt, strict=args.strict, parts=parts)
+    frame = streamed.frame
+    if streamed.resumed_chunks:
+        print(f"resumed: {streamed.resumed_chunks} chunk(s) read from {parts}", file=sys.stderr)
+    if streamed.skipped:
+        logging.getLogger("ocr_core.cli").warning("%s: %s", args.data, skipped_summary(streamed.skipped))
     _warn_about_frame(frame, loaded)
     if world.enabled:
         folder = check_output_folder(args.out, "--out")
@@ -364,6 +370,8 @@ def cmd_score(args: argparse.Namespace) -> int:
         write_frame_atomic(frame, folder / MERGED_NAME)
     elif args.out:
         _write_frame(frame, args.out)
+        if parts is not None:
+            shutil.rmtree(parts, ignore_errors=True)
     print(summarize(frame).line())
     return 0
 

@@ -16,6 +16,7 @@ characters outside the model's vocabulary.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -28,7 +29,8 @@ from torch import nn
 
 from ocr_core.atomic import atomic_path, write_json_atomic
 from ocr_core.checkpoint import LoadedModel
-from ocr_core.data.dataset import PlateDataset
+from ocr_core.data.dataset import PlateDataset, decode_listing, skipped_summary
+from ocr_core.data.sources import SourceListing
 from ocr_core.device import default_batch_size, uses_amp
 from ocr_core.errors import InputError
 from ocr_core.formats import compile_format
@@ -112,6 +114,95 @@ def score_dataset(
         if progress is not None:
             progress(stop, n)
     return build_score_frame(dataset, preds, confidence, loss, loaded.vocab)
+
+
+STREAM_CHUNK = 4096  # crops decoded and scored at a time: 48 MiB of 32x128 RGB crops
+
+
+@dataclass
+class StreamedScore:
+    """The frame of a streamed score run, the files it skipped, and how many chunks came from a resume."""
+
+    frame: pd.DataFrame
+    skipped: list[tuple[str, str]]
+    resumed_chunks: int
+
+
+def score_listing(
+    loaded: LoadedModel,
+    listing: SourceListing,
+    device: torch.device | None = None,
+    batch_size: int | None = None,
+    progress: ProgressFn | None = None,
+    text_format: str | None = None,
+    strict: bool = False,
+    chunk_size: int = STREAM_CHUNK,
+    parts: Path | None = None,
+) -> StreamedScore:
+    """Score a listing chunk by chunk: decode a chunk, score it, keep its rows, release its crops.
+
+    Peak memory holds one chunk of crops and the frame's rows, never the whole decoded dataset. With
+    ``parts`` every scored chunk is also written there (atomically), keyed by the checkpoint, the listing
+    and the settings; a run over the same inputs then skips the chunks an interrupted run finished. The
+    frame equals ``score_dataset`` on the whole decoded listing, row for row.
+
+    Raises:
+        InputError: ``strict`` and an undecodable file, or no decodable image at all.
+    """
+    n = len(listing.samples)
+    key = hashlib.sha1(json.dumps([SCHEMA_VERSION, loaded.path, file_fingerprint(loaded.path), listing.spec,
+                                   [(s.path, s.label) for s in listing.samples], chunk_size, text_format,
+                                   loaded.input.to_dict()]).encode()).hexdigest()[:16]
+    if parts is not None:
+        _claim_parts(parts, key)
+    frames: list[pd.DataFrame] = []
+    skipped = list(listing.skipped)
+    resumed, done = 0, 0
+    for index, start in enumerate(range(0, n, chunk_size)):
+        samples = listing.samples[start:start + chunk_size]
+        part = parts / f"chunk-{index:06d}.parquet" if parts is not None else None
+        cached = read_cached_frame(part) if part is not None else None
+        if cached is not None and part is not None:
+            frame = cached
+            failed = json.loads(part.with_suffix(".json").read_text(encoding="utf-8"))["skipped"]
+            resumed += 1
+        else:
+            data = decode_listing(SourceListing(listing.spec, listing.kind, samples, []), loaded.input_size,
+                                  strict=strict, part=True)
+            failed = [list(pair) for pair in data.skipped]
+            frame = score_dataset(loaded, data, device, batch_size, text_format=text_format) if len(data) else None
+            if part is not None:
+                write_frame_atomic(frame if frame is not None else _empty_frame(), part,
+                                   meta={"skipped": failed})
+        frames += [frame] if frame is not None and len(frame) else []
+        skipped += [(str(p), str(why)) for p, why in failed]
+        done += len(samples)
+        if progress is not None:
+            progress(done, n)
+    if not frames:
+        raise InputError(f"dataset {listing.spec} has no decodable image; {skipped_summary(skipped)}")
+    merged = pd.concat(frames, ignore_index=True)
+    merged["sample"] = np.arange(len(merged), dtype=np.int32)
+    return StreamedScore(merged, skipped, resumed)
+
+
+def _claim_parts(parts: Path, key: str) -> None:
+    # Chunks of another checkpoint, listing or setting are not this run's to resume: start again.
+    marker = parts / "run.json"
+    if parts.is_dir():
+        try:
+            same = json.loads(marker.read_text(encoding="utf-8")).get("key") == key
+        except (OSError, ValueError):
+            same = False
+        if not same:
+            for old in parts.glob("chunk-*"):
+                old.unlink()
+    parts.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(marker, {"key": key})
+
+
+def _empty_frame() -> pd.DataFrame:
+    return pd.DataFrame({"sample": pd.Series(dtype="int32")})
 
 
 def build_score_frame(dataset: PlateDataset, preds: Sequence[str], confidence: np.ndarray,

@@ -101,11 +101,13 @@ def decode_listing(
     progress: ProgressFn | None = None,
     threads: int | None = None,
     chunk_size: int = DECODE_CHUNK,
+    part: bool = False,
 ) -> PlateDataset:
     """Decode and resize every sample of a listing; undecodable files are skipped and listed.
 
     ``threads`` defaults to one per core (at most 8). Each thread task decodes ``chunk_size`` consecutive
-    samples; progress is reported per finished chunk.
+    samples; progress is reported per finished chunk. With ``part`` the listing is one piece of a larger
+    one (streamed scoring): nothing decodable is no error, and the caller reports the skipped files.
 
     Raises:
         InputError: a file cannot be decoded and ``strict`` is set, or nothing decodable is left.
@@ -144,9 +146,9 @@ def decode_listing(
     skipped = list(listing.skipped) + [
         (listing.samples[i].path, failures[i].reason or "not a decodable image") for i in sorted(failures)
     ]
-    if not keep:
+    if not keep and not part:
         raise InputError(f"dataset {listing.spec} has no decodable image; {skipped_summary(skipped)}")
-    if skipped:
+    if skipped and not part:
         log.warning("%s: %s", listing.spec, skipped_summary(skipped))
     if len(keep) < n:
         idx = np.asarray(keep)
