@@ -99,13 +99,15 @@ def _text_mask(label: str, h: int, w: int, rng: np.random.Generator) -> tuple[np
     squeeze = rng.uniform(0.95, 1.15)
     advance = rng.uniform(0.40, 0.50) * h * rng.uniform(0.95, 1.05)
     baseline = rng.uniform(0.76, 0.86) * h
-    x = rng.uniform(0.07, 0.15) * w
-    thin = int(rng.choice([0, 0, 1, 1, 2, 3]))
+    x = rng.uniform(0.06, 0.12) * w
+    thin = int(rng.choice([0, 0, 0, 1, 1, 2]))
     halo_share = rng.uniform(0.4, 1.0)
     for char in label:
         ink, base = _glyph(char)
         gh, gw = ink.shape
-        sw, sh = max(2, round(gw * scale * squeeze)), max(2, round(gh * scale))
+        # Wide glyphs (m, w) are squeezed towards the cell, as the real set's narrow m and w.
+        natural = gw * scale * squeeze
+        sw, sh = max(2, round(min(natural, advance * rng.uniform(0.9, 1.2)))), max(2, round(gh * scale))
         glyph = cv2.resize(ink, (sw, sh), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
         if thin:
             glyph = cv2.erode(glyph, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (thin + 1, thin + 1)))
@@ -121,7 +123,7 @@ def _text_mask(label: str, h: int, w: int, rng: np.random.Generator) -> tuple[np
             edge = cv2.morphologyEx(glyph, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
             for _ in range(int(rng.integers(2, 6))):
                 dx, dy = rng.normal(0, 1.8 * _SS, size=2)
-                speckle = (rng.random(glyph.shape) < rng.uniform(0.25, 0.7)).astype(np.float32)
+                speckle = (rng.random(glyph.shape) < rng.uniform(0.2, 0.6)).astype(np.float32)
                 _paste_max(fringe, edge * speckle * rng.uniform(0.5, 1.0), round(top + dy), round(left + dx))
         x += advance * rng.uniform(0.9, 1.1)
     return mask, fringe
@@ -147,7 +149,7 @@ def _strike_line(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
     for t in np.linspace(0, 1, int(rng.integers(2, 5)))[1:]:
         x = points[-1][0] + (end_x - points[-1][0]) * t if t < 1 else end_x
         points.append((x, float(np.clip(mid_y + rng.normal(0, 0.12) * h, 0.1 * h, 0.9 * h))))
-    thickness = max(1, round(rng.uniform(1.2, 2.3) * _SS))
+    thickness = max(1, round(rng.uniform(1.0, 1.9) * _SS))
     pts = np.array([[round(x * 16), round(y * 16)] for x, y in points], np.int32)
     cv2.polylines(layer, [pts], False, 255, thickness, cv2.LINE_AA, 4)
     return layer.astype(np.float32) / 255.0
@@ -161,7 +163,7 @@ def render_captcha(label: str, rng: np.random.Generator) -> np.ndarray:
     mask, halo = _text_mask(label, h, w, rng)
     line = _strike_line(h, w, rng)
     ink_level = rng.uniform(0, 25)
-    halo_level = rng.uniform(0, 70)
+    halo_level = rng.uniform(0, 60)
     img = bg * (1 - halo) + halo_level * halo
     img = img * (1 - mask) + ink_level * mask
     img = img * (1 - line) + rng.uniform(0, 20) * line
