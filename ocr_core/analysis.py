@@ -103,7 +103,7 @@ def confusion_table(frame: pd.DataFrame, edits: pd.DataFrame | None = None) -> p
 
 
 def glyph_group(char: str) -> str:
-    """``province``, ``letter``, ``digit``, ``epsilon`` or ``other``."""
+    """``province`` (a plate's province glyph), ``cjk`` (other CJK), ``letter``, ``digit``, ``epsilon`` or ``other``."""
     if char == EPSILON:
         return "epsilon"
     if char in PROVINCE_GLYPHS:
@@ -112,7 +112,38 @@ def glyph_group(char: str) -> str:
         return "digit"
     if char.isascii() and char.isalpha():
         return "letter"
+    if "\u2e80" <= char <= "\u9fff" or "\uf900" <= char <= "\ufaff":
+        return "cjk"
     return "other"
+
+
+def glyph_groups(chars: str) -> list[str]:
+    """The glyph groups of ``chars`` (e.g. a vocabulary or every label character), in a fixed order."""
+    present = {glyph_group(c) for c in chars}
+    return [g for g in ("province", "cjk", "letter", "digit", "other") if g in present]
+
+
+def is_plate_domain(labels: Sequence[str]) -> bool:
+    """Whether labels look like licence plates (a known plate format, or mostly a province glyph first),
+    so that plate-only analyses (province, plate format) mean something."""
+    from ocr_core.formats import detect_format
+
+    labels = [t for t in labels if t]
+    if not labels:
+        return False
+    if detect_format(labels) is not None:
+        return True
+    return sum(t[0] in PROVINCE_GLYPHS for t in labels) >= 0.5 * len(labels)
+
+
+def repeats(labels: pd.Series) -> pd.Series:
+    """Adjacent repeated characters per label (``"ffn"``: 1): a CTC model needs a blank between them."""
+    return labels.astype(str).map(lambda t: sum(a == b for a, b in pairwise(t))).astype(np.int32)
+
+
+def needs_more_steps(frame: pd.DataFrame, time_steps: int) -> pd.Series:
+    """Labels a CTC model with ``time_steps`` outputs can never read: length plus repeats above its steps."""
+    return (frame["label_len"] + repeats(frame["label"])) > time_steps
 
 
 def top_confusions(edits: pd.DataFrame, n: int | None = None) -> pd.DataFrame:
@@ -273,6 +304,8 @@ def filter_frame(
     confidence_range: tuple[float, float] = (0.0, 1.0),
     correctness: str = "all",
     confident_wrong: float | None = None,
+    doubled: str = "any",
+    beyond_steps: int | None = None,
 ) -> pd.DataFrame:
     """The rows that pass every given filter.
 
@@ -288,6 +321,8 @@ def filter_frame(
             outputs) always pass, so a NaN never hides a row.
         correctness: ``all``, ``correct`` or ``wrong``.
         confident_wrong: when set, keep wrong samples with confidence at least this (label-error candidates).
+        doubled: ``any``, ``with`` (labels with adjacent repeated characters) or ``without``.
+        beyond_steps: when set (a CTC model's time steps), keep labels that need more steps than that.
     """
     confidence = frame["confidence"]
     mask = frame["cer"].between(*cer_range) & (confidence.between(*confidence_range) | confidence.isna())
@@ -301,6 +336,11 @@ def filter_frame(
         mask &= ~frame["correct"]
     if confident_wrong is not None:
         mask &= ~frame["correct"] & (frame["confidence"] >= confident_wrong)
+    if doubled != "any":
+        has = repeats(frame["label"]) > 0
+        mask &= has if doubled == "with" else ~has
+    if beyond_steps is not None:
+        mask &= needs_more_steps(frame, beyond_steps)
     if error_types:
         ids = edits.loc[edits["kind"].isin(list(error_types)), "sample"].unique()
         mask &= frame["sample"].isin(ids)

@@ -7,21 +7,25 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from ocr_core.analysis import EPSILON, confusion_table, glyph_group, samples_with_confusion, top_confusions
+from ocr_core.analysis import (EPSILON, confusion_table, glyph_group, glyph_groups, samples_with_confusion,
+                               top_confusions)
 
 import loaders
 import widgets
 
 PAIR_KEY = "confusion_pair"
-GROUPS = {"all": "All characters", "province": "Provinces", "letter": "Letters", "digit": "Digits"}
+GROUPS = {"all": "All characters", "province": "Provinces", "cjk": "CJK", "letter": "Letters", "digit": "Digits",
+          "other": "Other"}
 
 
-def options_ui() -> tuple[bool, str, bool]:
-    """Hide the diagonal, glyph group, and whether to keep only characters involved in an error."""
+def options_ui(groups: list[str]) -> tuple[bool, str, bool]:
+    """Hide the diagonal, glyph group (those the data has), and whether to keep only confused characters."""
     left, middle, right = st.columns([1, 2, 1])
     hide_diagonal = left.toggle("Hide the diagonal", value=True, key="confusion_hide_diagonal",
                                 help="the diagonal counts correctly read characters")
-    group = middle.segmented_control("Glyph group", list(GROUPS), format_func=GROUPS.get,
+    if st.session_state.get("confusion_group") not in ("all", *groups):
+        st.session_state["confusion_group"] = "all"  # a group the new data does not have
+    group = middle.segmented_control("Glyph group", ["all", *groups], format_func=GROUPS.get,
                                      key="confusion_group", default="all", required=True)
     confused_only = right.toggle("Only confused characters", value=True, key="confusion_only_confused")
     return hide_diagonal, group or "all", confused_only
@@ -121,7 +125,9 @@ def samples_ui(scored: loaders.Scored, pairs: pd.DataFrame) -> None:
 def main() -> None:
     """Draw the page."""
     scored = loaders.scored_or_stop()
-    hide_diagonal, group, confused_only = options_ui()
+    groups = loaders.memo(scored.key, "glyph groups",
+                          lambda: glyph_groups("".join(set("".join(scored.frame["label"].astype(str))))))
+    hide_diagonal, group, confused_only = options_ui(groups)
     # Both count over every label and edit of the frame, so they are computed once per frame, not per click.
     pairs = loaders.memo(scored.key, "top confusions", lambda: top_confusions(scored.edits))
     pairs = pairs[[in_group(t, group) and in_group(p, group) for t, p in zip(pairs["true"], pairs["pred"])]]

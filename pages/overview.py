@@ -8,7 +8,8 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from ocr_core.analysis import accuracy_by, cer_histogram, error_type_counts, position_accuracy, telling_slices
+from ocr_core.analysis import (accuracy_by, cer_histogram, error_type_counts, is_plate_domain, needs_more_steps,
+                               position_accuracy, repeats, telling_slices)
 from ocr_core.formats import format_report
 from ocr_core.score import summarize
 
@@ -29,6 +30,23 @@ def metrics_ui(scored: loaders.Scored) -> None:
                     help="probability of the reading under the model (n/a: the predictions hold none)")
     cells[4].metric("OOV labels", f"{summary.oov:,}",
                     help="labels with characters outside the model's vocabulary")
+
+
+def doubled_ui(scored: loaders.Scored) -> None:
+    """Accuracy of labels with and without doubled characters, and, for a model with time steps, how many
+    labels need more of them than it has (a repeat needs a blank between its copies)."""
+    frame = scored.frame
+    table = loaders.memo(scored.key, "by doubled", lambda: accuracy_by(
+        frame.assign(doubled=(repeats(frame["label"]) > 0).map({True: "doubled", False: "no repeat"})), "doubled"))
+    if table["n"].sum() and (table["doubled"] == "doubled").any():
+        accuracy_bar(table, "doubled", "Accuracy of labels with doubled characters (ff, nn …)", order="key")
+    steps = scored.loaded.meta.get("time_steps") if scored.loaded is not None else None
+    if steps and scored.loaded.head.kind == "ctc":
+        short = int(loaders.memo(scored.key, f"beyond {steps} steps", lambda: needs_more_steps(frame, steps).sum()))
+        note = (f"**{short:,}** labels need more than the model's {steps} time steps (length plus one per "
+                "doubled character): it can never read them; filter them on Worst predictions."
+                if short else f"Every label fits the model's {steps} time steps, doubled characters included.")
+        st.caption(note)
 
 
 def format_ui(scored: loaders.Scored) -> None:
@@ -85,15 +103,22 @@ def accuracy_bar(table: pd.DataFrame, column: str, title: str, order: str = "n")
 
 
 def slices_ui(scored: loaders.Scored) -> None:
-    """Accuracy by province and by plate length, per-position accuracy, error types and the CER histogram."""
+    """Accuracy by province (plates) or by doubled characters (other text), by label length, per position,
+    error types and the CER histogram."""
     frame = scored.frame
+    plates = loaders.memo(scored.key, "plate domain", lambda: is_plate_domain(frame["label"].tolist()))
     left, right = st.columns([3, 2])
     with left:
-        accuracy_bar(loaders.memo(scored.key, "by province", lambda: accuracy_by(frame, "province")), "province",
-                     "Accuracy by first character (province), worst first", order="accuracy")
+        if plates:
+            accuracy_bar(loaders.memo(scored.key, "by province", lambda: accuracy_by(frame, "province")),
+                         "province", "Accuracy by first character (province), worst first", order="accuracy")
+        else:
+            doubled_ui(scored)
     with right:
         accuracy_bar(loaders.memo(scored.key, "by length", lambda: accuracy_by(frame, "label_len")), "label_len",
-                     "Accuracy by plate length", order="key")
+                     "Accuracy by label length", order="key")
+    if plates:
+        doubled_ui(scored)
 
     left, middle, right = st.columns(3)
     with left:
@@ -107,7 +132,7 @@ def slices_ui(scored: loaders.Scored) -> None:
             upright_labels(fig)
             fig.update_xaxes(dtick=1)
             fig.update_yaxes(tickvals=[0, 0.2, 0.4, 0.6, 0.8, 1.0])
-            title = f"Per-position accuracy ({length}-character plates)"
+            title = f"Per-position accuracy ({length}-character labels)"
             st.plotly_chart(widgets.style_figure(fig, 300, title))
     with middle:
         counts = loaders.memo(scored.key, "error types", lambda: error_type_counts(scored.edits))

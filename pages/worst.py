@@ -9,7 +9,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from ocr_core.analysis import ERROR_TYPES, filter_frame, rank_worst, top_confusions
+from ocr_core.analysis import ERROR_TYPES, filter_frame, is_plate_domain, rank_worst, top_confusions
 from ocr_core.heads import BLANK_GLYPH
 from ocr_core.score import telling_columns
 
@@ -28,10 +28,12 @@ def filters_ui(scored: loaders.Scored) -> dict:
     with st.expander("Filters", expanded=True):
         row = st.columns([2, 1, 2, 2])
         province_counts = frame["province"].value_counts()
-        provinces = row[0].multiselect("Province (first character)", province_counts.index.tolist(),
+        plates = loaders.memo(scored.key, "plate domain", lambda: is_plate_domain(frame["label"].tolist()))
+        provinces = row[0].multiselect("Province (first character)" if plates else "First character",
+                                       province_counts.index.tolist(),
                                        format_func=lambda p: f"{p} ({province_counts[p]})",
                                        key="worst_provinces")
-        lengths = row[1].multiselect("Plate length", sorted(frame["label_len"].unique().tolist()),
+        lengths = row[1].multiselect("Label length", sorted(frame["label_len"].unique().tolist()),
                                      key="worst_lengths")
         error_types = row[2].multiselect("Error type", list(ERROR_TYPES), key="worst_error_types")
         pairs = top_confusions(edits)
@@ -49,7 +51,17 @@ def filters_ui(scored: loaders.Scored) -> dict:
             confident = st.toggle("Confident but wrong (label-error candidates)", key="worst_confident")
             threshold = st.slider("…with confidence at least", 0.5, 1.0, 0.9, step=0.01,
                                   key="worst_threshold", disabled=not confident)
+        row = st.columns([2, 2, 4])
+        doubled = row[0].selectbox("Doubled characters", ["any", "with", "without"], key="worst_doubled",
+                                   help="labels with adjacent repeated characters (ff, nn …)")
+        steps = scored.loaded.meta.get("time_steps") if scored.loaded is not None else None
+        beyond = False
+        if steps and scored.loaded.head.kind == "ctc":
+            with row[1]:
+                beyond = st.toggle(f"Needs more than the model's {steps} time steps", key="worst_beyond_steps",
+                                   help="length plus one step per doubled character: such labels can never be read")
     return {
+        "doubled": doubled, "beyond_steps": steps if beyond else None,
         "provinces": provinces, "lengths": lengths, "error_types": error_types,
         "confusion": pair_labels.get(confusion) if confusion else None,
         "cer_range": cer_range, "confidence_range": confidence_range, "correctness": correctness,

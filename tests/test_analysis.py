@@ -242,3 +242,23 @@ def test_cer_histogram_counts_every_sample_once():
     assert table["samples"].tolist() == [3, 1, 1, 1]
     assert analysis.cer_histogram(pd.Series([0.0, 0.25]), bins=4)["range"].iloc[-1] == "0.75–1.00"
     assert analysis.cer_histogram(pd.Series([], dtype=float), bins=5)["samples"].sum() == 0
+
+
+def test_text_line_domain_repeats_and_time_steps():
+    plates = ["皖AY339S", "沪C8GK31", "京A12345"]
+    captchas = ["226md", "3bfnn", "ffxyn"]
+    assert analysis.is_plate_domain(plates) and not analysis.is_plate_domain(captchas)
+    assert analysis.glyph_groups("".join(plates)) == ["province", "letter", "digit"]
+    assert analysis.glyph_groups("".join(captchas)) == ["letter", "digit"]
+    assert analysis.glyph_group("漢") == "cjk"
+    frame = pd.DataFrame({"sample": [0, 1, 2], "label": captchas, "label_len": [5, 5, 5], "pred": captchas,
+                          "cer": [0.0] * 3, "confidence": [1.0] * 3, "correct": [True] * 3})
+    assert analysis.repeats(frame["label"]).tolist() == [1, 1, 1]
+    assert analysis.repeats(pd.Series(["aaa", "abc"])).tolist() == [2, 0]
+    # 5 characters with one doubled need 6 steps: a 5-step model can read none of them, a 6-step one all.
+    assert analysis.needs_more_steps(frame, 5).tolist() == [True, True, True]
+    assert not analysis.needs_more_steps(frame, 6).any()
+    edits = analysis.edit_table(frame)
+    assert len(analysis.filter_frame(frame, edits, doubled="with")) == 3
+    assert len(analysis.filter_frame(frame, edits, doubled="without")) == 0
+    assert len(analysis.filter_frame(frame, edits, beyond_steps=6)) == 0

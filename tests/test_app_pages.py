@@ -104,7 +104,7 @@ def test_first_run_generates_scores_and_caches(app, env):
     metrics = {m.label: m.value for m in app.metric}
     assert metrics["Samples"] == str(EMBEDDED_COUNT)
     assert {"Accuracy", "CER", "Mean confidence", "OOV labels"} <= set(metrics)
-    assert len(app.get("plotly_chart")) == 6  # five slices and the attribute slice
+    assert len(app.get("plotly_chart")) == 7  # five slices, doubled characters and the attribute slice
     cached = list((env.workspace / "scores").glob("*.parquet"))
     assert len(cached) == 1
     stamp = cached[0].stat().st_mtime_ns

@@ -63,6 +63,8 @@ def test_every_page_renders_for_every_architecture(arch, tmp_path, monkeypatch):
 
         at.switch_page("../pages/worst.py").run()
         assert_clean(at)
+        next(b for b in at.button if b.key and b.key.startswith("worst:inspect:")).click().run()  # the detail
+        assert_clean(at)
         titles = [c.proto.spec for c in at.get("plotly_chart")]
         head_title = "per position" if arch_spec(arch).head == "fixed" else "per time step"
         assert any(head_title in t for t in titles), "the heatmap is titled for the model's head"
