@@ -17,6 +17,21 @@ from ocr_core import workspace
 from ocr_core.runs import list_runs
 
 EMBEDDED = "embedded:" + workspace.EMBEDDED_TESTSET
+EMBEDDED_CAPTCHA = "embedded:" + workspace.EMBEDDED_CAPTCHA_TESTSET
+# What the sidebar's domain switch picks: (checkpoint, dataset) of each shipped demo.
+DOMAINS = {"plates": "Licence plates", "captcha": "Captchas"}
+
+
+def domain_defaults(domain: str) -> tuple[str, str]:
+    """The shipped demo checkpoint and embedded test set of a domain."""
+    if domain == "captcha":
+        return str(workspace.CAPTCHA_DEMO_CHECKPOINT), EMBEDDED_CAPTCHA
+    return str(workspace.DEMO_CHECKPOINT), EMBEDDED
+
+
+def domains() -> list[str]:
+    """The domains with a shipped demo checkpoint (captchas only when its checkpoint is there)."""
+    return [d for d in DOMAINS if Path(domain_defaults(d)[0]).is_file()]
 OTHER = "__other__"
 
 
@@ -39,6 +54,8 @@ def checkpoint_options() -> dict[str, str]:
     options = {str(workspace.DEMO_CHECKPOINT): "Demo checkpoint (demo.pt)"}
     if baseline_checkpoint().is_file():
         options[str(baseline_checkpoint())] = "Baseline checkpoint (baseline.pt, a short training run)"
+    if "captcha" in domains():
+        options[str(workspace.CAPTCHA_DEMO_CHECKPOINT)] = "Captcha demo checkpoint (captcha-demo.pt)"
     for row in list_runs(workspace.runs_dir()).itertuples(index=False):
         if row.best_checkpoint:
             accuracy = "" if pd.isna(row.best_val_accuracy) else f", val acc {row.best_val_accuracy:.3f}"
@@ -65,8 +82,10 @@ def _set_size(folder: Path) -> str:
 def dataset_options() -> dict[str, str]:
     """Dataset picker entries, value (EMBEDDED, a folder, or OTHER) -> label."""
     options = {EMBEDDED: "Embedded synthetic test set"}
+    if "captcha" in domains():
+        options[EMBEDDED_CAPTCHA] = "Embedded synthetic captchas"
     for folder in workspace.synthetic_sets():
-        if folder.name != workspace.EMBEDDED_TESTSET:
+        if folder.name not in (workspace.EMBEDDED_TESTSET, workspace.EMBEDDED_CAPTCHA_TESTSET):
             options[str(folder)] = f"Synthetic: {folder.name}{_set_size(folder)}"
     options[OTHER] = "Other folder or manifest…"
     return options
@@ -76,6 +95,8 @@ def dataset_label(spec: str) -> str:
     """A short name of a dataset spec for headings."""
     if spec == EMBEDDED:
         return "embedded synthetic test set"
+    if spec == EMBEDDED_CAPTCHA:
+        return "embedded synthetic captchas"
     return Path(spec).name or spec
 
 

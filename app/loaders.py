@@ -51,7 +51,7 @@ from ocr_core.score import (
 
 from augment_spec import distinct_draws, format_draw
 from choices import (  # noqa: F401 - re-exported: the pages reach the sidebar's choices through loaders
-    EMBEDDED, OTHER, Selection, checkpoint_options, current_selection, dataset_label, dataset_options,
+    EMBEDDED, EMBEDDED_CAPTCHA, OTHER, Selection, checkpoint_options, current_selection, dataset_label, dataset_options,
     upload_limit_mb,
 )
 
@@ -192,15 +192,18 @@ def _dataset_store() -> _BoundedStore:
 
 
 def resolve_dataset(spec: str) -> str:
-    """The folder or manifest of a dataset spec; the embedded set is generated on first use, with progress."""
-    if spec != EMBEDDED:
+    """The folder or manifest of a dataset spec; an embedded set is generated on first use, with progress."""
+    embedded = {EMBEDDED: (workspace.EMBEDDED_TESTSET, workspace.ensure_embedded_testset, "synthetic test set"),
+                EMBEDDED_CAPTCHA: (workspace.EMBEDDED_CAPTCHA_TESTSET, workspace.ensure_embedded_captcha_set,
+                                   "captcha test set")}
+    if spec not in embedded:
         return spec
-    target = workspace.datasets_dir() / workspace.EMBEDDED_TESTSET
+    name, ensure, what = embedded[spec]
+    target = workspace.datasets_dir() / name
     if (target / ".complete").exists():
         return str(target)
-    label = "Generating the embedded synthetic test set (first launch only)"
-    with _lock("embedded"), progress_bar(label) as report:
-        return str(workspace.ensure_embedded_testset(report))
+    with _lock(f"embedded:{name}"), progress_bar(f"Generating the embedded {what} (first use only)") as report:
+        return str(ensure(report))
 
 
 def dataset(spec: str, input_size: tuple[int, int]) -> PlateDataset:

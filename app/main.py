@@ -88,9 +88,24 @@ def upload_ui() -> None:
             st.error(message)
 
 
+def _switch_domain() -> None:
+    # A callback runs before the script, so it may still set the pickers' values.
+    checkpoint, dataset = choices.domain_defaults(st.session_state.get("domain") or "plates")
+    st.session_state["checkpoint"], st.session_state["dataset"] = checkpoint, dataset
+
+
+def domain_ui() -> None:
+    """Plates or captchas: one click opens that domain's shipped demo on its embedded test set."""
+    available = choices.domains()
+    if len(available) > 1:
+        st.sidebar.segmented_control("Domain", available, format_func=choices.DOMAINS.get, key="domain",
+                                     default="plates", required=True, on_change=_switch_domain)
+
+
 def sidebar_ui() -> tuple[choices.Selection, DeltaGenerator]:
-    """Checkpoint and dataset pickers, and a slot for the device (filled once torch is imported)."""
+    """Domain, checkpoint and dataset pickers, and a slot for the device (filled once torch is imported)."""
     st.sidebar.title("PlateLens")
+    domain_ui()
     checkpoint = choices.path_picker("Checkpoint", choices.checkpoint_options(), "checkpoint",
                                      placeholder="best.pt, model.onnx, or another system's predictions.csv",
                                      where=st.sidebar)

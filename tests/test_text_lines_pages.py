@@ -77,3 +77,36 @@ def test_captchas_get_text_line_analyses_not_plate_ones(app):
     app.switch_page("../pages/confusions.py").run()
     assert_clean(app)
     assert [o.content for o in app.get("segmented_control")[0].proto.options] == ["All characters", "Letters", "Digits"]
+
+
+def test_the_domain_switch_opens_the_captcha_demo_on_its_embedded_set(tmp_path, monkeypatch):
+    torch.manual_seed(1)
+    plates = Vocab(synth.style_charset("ccpd"))
+    captchas = Vocab(synth.style_charset("captcha"))
+    paths = {}
+    for name, vocab in (("demo", plates), ("captcha-demo", captchas)):
+        model = build_model("small", vocab.num_classes, arch_config("small"))
+        paths[name] = tmp_path / f"{name}.pt"
+        save_checkpoint(make_checkpoint(model, "small", arch_config("small"), vocab, (32, 128)), paths[name])
+    monkeypatch.setenv("PLATELENS_WORKSPACE", str(tmp_path / "workspace"))
+    monkeypatch.setattr(workspace, "DEMO_CHECKPOINT", paths["demo"])
+    monkeypatch.setattr(workspace, "CAPTCHA_DEMO_CHECKPOINT", paths["captcha-demo"])
+    monkeypatch.setattr(workspace, "EMBEDDED_COUNT", 8)
+    monkeypatch.setattr(workspace, "EMBEDDED_CAPTCHA_COUNT", 12)
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    try:
+        at = AppTest.from_file(MAIN, default_timeout=120)
+        at.run()
+        assert_clean(at)
+        at.sidebar.get("segmented_control")[0].set_value("captcha").run()
+        assert_clean(at)
+        assert at.sidebar.selectbox(key="checkpoint").value == str(paths["captcha-demo"])
+        assert at.sidebar.selectbox(key="dataset").value == "embedded:" + workspace.EMBEDDED_CAPTCHA_TESTSET
+        assert {m.label: m.value for m in at.metric}["Samples"] == "12"
+        assert "province" not in chart_titles(at)
+        at.sidebar.get("segmented_control")[0].set_value("plates").run()
+        assert at.sidebar.selectbox(key="checkpoint").value == str(paths["demo"])
+    finally:
+        st.cache_data.clear()
+        st.cache_resource.clear()
