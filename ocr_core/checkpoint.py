@@ -69,8 +69,12 @@ def make_checkpoint(
     data_fingerprint: str = "",
     metrics: dict[str, float] | None = None,
     train_state: dict[str, Any] | None = None,
+    text_format: str | None = None,
 ) -> dict[str, Any]:
     """Assemble the checkpoint dict of a model (weights copied to the CPU).
+
+    ``text_format`` (``ocr_core.formats``) is the plate format the model's readings should follow; ``score
+    --format auto`` decodes with it.
 
     A ``Vocab`` stands for a CTC head over it, and a ``(height, width)`` for the architecture's default
     input settings at that size.
@@ -94,6 +98,8 @@ def make_checkpoint(
         "metrics": dict(metrics or {}),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
+    if text_format:
+        checkpoint["text_format"] = text_format
     if train_state is not None:
         checkpoint["train_state"] = train_state
     return checkpoint

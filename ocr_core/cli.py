@@ -247,6 +247,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             epochs=args.epochs if args.epochs is not None else 10, batch_size=args.batch_size, lr=args.lr, augment=args.augment or "default",
             init=args.init, device=args.device, seed=args.seed, workers=args.workers, strict=args.strict,
             vocab=args.vocab, extra_data=extra_data,
+            text_format=None if args.format in (None, "none", "auto") else args.format,
         )
         result = train(opts)
     from ocr_core.distributed import world_from_env
@@ -524,6 +525,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=workers_int, default=None, help="DataLoader workers (default min(2, cores))")
     p.add_argument("--strict", action="store_true", help="fail on unreadable dataset files instead of skipping")
     p.add_argument("--out", type=folder_out, help="run folder (new, or without a run's history)")
+    p.add_argument("--format", type=text_format, default=None,
+                   help="a plate format the checkpoint carries (cn, cn-blue, cn-green, ru or a regular "
+                        "expression); `score --format auto` then constrains readings to it")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("score", help="score a dataset and print n, accuracy and CER",

@@ -76,6 +76,7 @@ class TrainOptions:
     strict: bool = False
     vocab: str | None = None  # a preset name; by default the vocabulary comes from the training labels
     extra_data: list[str] = field(default_factory=list)
+    text_format: str | None = None  # a plate format the checkpoint carries (ocr_core.formats), for score --format auto
 
 
 class AugmentedCrops(Dataset):
@@ -456,7 +457,7 @@ def _checkpoint(run: _Run, metrics: dict[str, float], epoch_done: int) -> dict[s
         "optimizer": run.optimizer.state_dict(), "scheduler": run.scheduler.state_dict(),
     }
     return make_checkpoint(run.net, run.arch, run.config, run.head, run.input_spec, run.augment, run.fingerprint,
-                           metrics, train_state)
+                           metrics, train_state, run.opts.text_format)
 
 
 def _save(run: _Run, row: dict[str, Any], metrics: dict[str, float]) -> None:
