@@ -98,16 +98,17 @@ def _text_mask(label: str, h: int, w: int, rng: np.random.Generator) -> tuple[np
     scale = digit_h / _DIGIT_PX
     squeeze = rng.uniform(0.95, 1.15)
     advance = rng.uniform(0.40, 0.50) * h * rng.uniform(0.95, 1.05)
-    baseline = rng.uniform(0.76, 0.86) * h
+    baseline = rng.uniform(0.78, 0.90) * h  # low: descenders (g, p, y) are often cut short, as in the real set
     x = rng.uniform(0.06, 0.12) * w
     thin = int(rng.choice([0, 0, 0, 1, 1, 2]))
     halo_share = rng.uniform(0.4, 1.0)
     for char in label:
         ink, base = _glyph(char)
         gh, gw = ink.shape
-        # Wide glyphs (m, w) are squeezed towards the cell, as the real set's narrow m and w.
+        # The real set's m is squeezed into its character cell; its w keeps more of its width.
         natural = gw * scale * squeeze
-        sw, sh = max(2, round(min(natural, advance * rng.uniform(0.9, 1.2)))), max(2, round(gh * scale))
+        cell = advance * (rng.uniform(0.85, 1.1) if char == "m" else rng.uniform(1.05, 1.35))
+        sw, sh = max(2, round(min(natural, cell))), max(2, round(gh * scale))
         glyph = cv2.resize(ink, (sw, sh), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
         if thin:
             glyph = cv2.erode(glyph, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (thin + 1, thin + 1)))
