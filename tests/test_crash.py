@@ -82,7 +82,7 @@ def test_training_killed_mid_epoch_loses_nothing_and_resumes(tmp_path, monkeypat
     at.run()
     at.switch_page("../pages/train.py").run()
     assert not at.exception
-    assert any("**crash** is **failed**" in m.value for m in at.markdown)
+    assert any(m.value.startswith("**crash** is **") and "failed]**" in m.value for m in at.markdown)
     assert any("The run failed" in e.value for e in at.error)
 
     # --resume continues from the last saved epoch to the run's total.
