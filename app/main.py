@@ -28,6 +28,7 @@ PAGES = [
     ("../pages/overview.py", "Overview", "Overview"),
     ("../pages/worst.py", "Worst predictions", "Worst predictions"),
     ("../pages/confusions.py", "Confusions", "Confusions"),
+    ("../pages/slices.py", "Worst slices", "Worst slices"),
     ("../pages/augmentations.py", "Augmentations", "Augmentation lab"),
     ("../pages/train.py", "Train", "Train"),
     ("../pages/compare.py", "Compare", "Compare checkpoints"),
