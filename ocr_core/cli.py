@@ -463,6 +463,39 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _frame_of(source: str, data: str | None) -> Any:
+    """The score frame of a model (scored on ``data``) or of a predictions file (labels from it or ``data``)."""
+    import torch
+
+    from ocr_core.data.sources import list_source
+    from ocr_core.onnx_io import load_any_model
+    from ocr_core.predictions import PREDICTION_SUFFIXES, import_predictions
+    from ocr_core.score import score_listing
+
+    if Path(source).suffix.lower() in PREDICTION_SUFFIXES:
+        return import_predictions(source, data).frame
+    if not data:
+        raise InputError(f"{source} is a model: give --data to score it on")
+    loaded = load_any_model(source)
+    bar, progress = _tqdm_progress(f"score {Path(source).name}")
+    with bar, torch.inference_mode():
+        return score_listing(loaded, list_source(data), progress=progress).frame
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Write one self-contained HTML report of a model's or a predictions file's readings."""
+    from ocr_core.report import build_report, write_report
+
+    frame = _frame_of(args.source, args.data)
+    other = _frame_of(args.compare, args.data) if args.compare else None
+    out = check_output_path(args.out, (".html",), "--out")
+    document = build_report(frame, args.title, Path(args.source).name, args.data or "its own images",
+                            other, Path(args.compare).name if args.compare else "")
+    write_report(document, out)
+    print(f"wrote {out} ({len(document) / 2**20:.1f} MB, opens offline)")
+    return 0
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     """Print a checkpoint's metadata as JSON."""
     from ocr_core.checkpoint import read_checkpoint
@@ -597,6 +630,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check-crops", type=_int_in(1, 4096, "--check-crops"), default=32,
                    help="how many crops to check (default 32)")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("report", help="write a self-contained HTML report to share",
+                       description="Write one HTML file that opens offline: headline metrics, accuracy by "
+                                   "length and province, the worst slices, the most confused characters, the "
+                                   "24 worst samples with their crops, and a comparison with --compare.")
+    p.add_argument("source", type=existing_file, help="a checkpoint (.pt, .onnx) or a predictions file")
+    p.add_argument("--data", type=existing_source, default=None,
+                   help="the dataset to score a model on (and labels for a predictions file without them)")
+    p.add_argument("--compare", type=existing_file, default=None, help="a second model or predictions file")
+    p.add_argument("--title", default="PlateLens report", help="the report's title")
+    p.add_argument("--out", required=True, type=_input_error_type(
+        lambda text: check_output_path(text, (".html",), "file")), help="the .html file to write")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("info", help="print a checkpoint's metadata", description="Print a checkpoint's metadata.")
     p.add_argument("checkpoint", type=existing_file, help="PlateLens .pt checkpoint")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pandas as pd
 import plotly.express as px
@@ -11,6 +12,7 @@ import streamlit as st
 from ocr_core.analysis import (accuracy_by, cer_histogram, error_type_counts, is_plate_domain, needs_more_steps,
                                position_accuracy, repeats, telling_slices)
 from ocr_core.formats import format_report
+from ocr_core.report import build_report
 from ocr_core.score import summarize
 
 import loaders
@@ -47,6 +49,14 @@ def doubled_ui(scored: loaders.Scored) -> None:
                 "doubled character): it can never read them; filter them on Worst predictions."
                 if short else f"Every label fits the model's {steps} time steps, doubled characters included.")
         st.caption(note)
+
+
+def report_ui(scored: loaders.Scored, dataset: str) -> None:
+    """One click: the whole analysis as one HTML file that opens offline (built when clicked)."""
+    st.download_button("Download the report (HTML, opens offline)", key="overview_report", on_click="ignore",
+                       data=lambda: build_report(scored.frame, "PlateLens report", Path(scored.checkpoint).name,
+                                                 dataset).encode("utf-8"),
+                       file_name="platelens-report.html", mime="text/html")
 
 
 def format_ui(scored: loaders.Scored) -> None:
@@ -179,6 +189,7 @@ def main() -> None:
     st.caption(f"{source} `{scored.checkpoint}` on "
                f"{loaders.dataset_label(selection.dataset or '')} ({len(scored.frame):,} plates)")
     metrics_ui(scored)
+    report_ui(scored, loaders.dataset_label(selection.dataset or ""))
     format_ui(scored)
     if scored.frame["correct"].all():
         widgets.empty_state("Every plate is read correctly: no errors in this dataset.")

@@ -1,0 +1,146 @@
+"""A report to share: one self-contained HTML file (crops inlined, plotly.js inlined once) that opens offline.
+
+It holds what a stakeholder asks first: the headline metrics, accuracy by label length and (for plates) by
+province, the worst slices, the most confused pairs and their matrix, the 24 worst samples with their crops
+and character diffs, and, given a second frame of the same images, the comparison.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import html
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from ocr_core.analysis import (EPSILON, accuracy_by, aligned_pairs, compare_frames, confusion_table, edit_table,
+                               is_plate_domain, rank_worst, top_confusions)
+from ocr_core.atomic import atomic_path
+from ocr_core.data.sources import load_crop, sample_from_filename
+from ocr_core.errors import InputError
+from ocr_core.score import summarize
+from ocr_core.slices import find_worst_slices
+
+WORST_SAMPLES = 24
+CROP_WIDTH = 240
+_DIFF_COLOURS = {"substitution": "#fde68a", "insertion": "#bfdbfe", "deletion": "#fecaca"}
+_STYLE = """
+body{font-family:"Noto Sans CJK SC","Noto Sans SC","Source Han Sans SC","Microsoft YaHei",sans-serif;margin:24px;
+color:#111827;max-width:1400px}
+h1{margin-bottom:0}.sub{color:#6b7280;margin-top:4px}
+table{border-collapse:collapse;margin:8px 0 20px}td,th{border:1px solid #e5e7eb;padding:4px 8px;text-align:left}
+th{background:#f9fafb}.metrics td{font-size:1.3em;font-weight:600}
+.cards{display:grid;grid-template-columns:repeat(4,1fr);gap:12px}.card{border:1px solid #e5e7eb;border-radius:8px;
+padding:8px}.card img{width:100%;image-rendering:auto}.diff span{display:inline-block;min-width:1.1em;
+text-align:center;font-family:monospace;font-size:1.1em}.small{color:#6b7280;font-size:.85em}
+"""
+
+
+def _crop_data_url(path: str) -> str:
+    """A crop as an inline PNG (a grey tile where the file cannot be read any more)."""
+    try:
+        crop = load_crop(sample_from_filename(Path(path)))
+    except InputError:
+        crop = np.full((24, 94, 3), 200, np.uint8)
+    height = max(1, round(crop.shape[0] * CROP_WIDTH / max(1, crop.shape[1])))
+    crop = cv2.resize(crop, (CROP_WIDTH, height), interpolation=cv2.INTER_CUBIC)
+    ok, png = cv2.imencode(".png", cv2.cvtColor(crop, cv2.COLOR_RGB2BGR))
+    return "data:image/png;base64," + base64.b64encode(png.tobytes()).decode() if ok else ""
+
+
+def _diff(label: str, pred: str) -> str:
+    rows = {"true": [], "pred": []}
+    for kind, true, read in aligned_pairs(label, pred):
+        colour = _DIFF_COLOURS.get(kind, "transparent")
+        rows["true"].append(f'<span style="background:{colour}">{html.escape(true)}</span>')
+        rows["pred"].append(f'<span style="background:{colour}">{html.escape(read)}</span>')
+    return "".join(f'<div class="diff"><span class="small">{side}</span> {"".join(cells)}</div>'
+                   for side, cells in rows.items())
+
+
+def _table(frame: pd.DataFrame, formats: dict[str, str] | None = None) -> str:
+    return frame.to_html(index=False, escape=True, formatters={k: v.format for k, v in (formats or {}).items()},
+                         border=0)
+
+
+def _metrics(frame: pd.DataFrame) -> str:
+    summary = summarize(frame)
+    confidence = "n/a" if np.isnan(summary.mean_confidence) else f"{summary.mean_confidence:.3f}"
+    return ('<table class="metrics"><tr><th>samples</th><th>accuracy</th><th>CER</th><th>mean confidence</th></tr>'
+            f"<tr><td>{summary.n:,}</td><td>{summary.accuracy:.2%}</td><td>{summary.cer:.4f}</td>"
+            f"<td>{confidence}</td></tr></table>")
+
+
+def _matrix(frame: pd.DataFrame, edits: pd.DataFrame, pairs: pd.DataFrame) -> str:
+    involved = sorted({c for t, p in zip(pairs["true"], pairs["pred"]) for c in (t, p)})
+    if not involved:
+        return ""
+    counts = confusion_table(frame, edits)
+    keep = [c for c in involved if c in counts.index]
+    table = counts.loc[keep, keep].copy()
+    values = table.to_numpy().astype(float)
+    np.fill_diagonal(values, np.nan)  # the diagonal (correct reads) would drown the errors
+    figure = go.Figure(go.Heatmap(z=values, x=[str(c) for c in table.columns], y=[str(c) for c in table.index],
+                                  colorscale="Reds", hovertemplate="%{y} read as %{x}: %{z}<extra></extra>"))
+    figure.update_layout(height=420, width=520, margin={"l": 40, "r": 10, "t": 10, "b": 40},
+                         xaxis_title="read as", yaxis_title="true", yaxis_autorange="reversed",
+                         font_family="Noto Sans CJK SC, sans-serif")
+    return figure.to_html(full_html=False, include_plotlyjs=True, div_id="confusion-matrix")
+
+
+def build_report(frame: pd.DataFrame, title: str, source: str, dataset: str,
+                 other: pd.DataFrame | None = None, other_source: str = "") -> str:
+    """The report of a score frame as one HTML document (see the module doc); ``other`` adds a comparison."""
+    edits = edit_table(frame)
+    parts = [f"<h1>{html.escape(title)}</h1>",
+             f'<p class="sub">{html.escape(source)} on {html.escape(dataset)} · '
+             f"{_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC · PlateLens</p>",
+             "<h2>Headline</h2>", _metrics(frame)]
+    if other is not None:
+        joined = compare_frames(frame, other)
+        counts = joined["change"].value_counts()
+        parts += [f"<h2>Compared with {html.escape(other_source)}</h2>", _metrics(other),
+                  "<p>" + " · ".join(f"<b>{counts.get(k, 0):,}</b> {k} by the second"
+                                     for k in ("fixed", "broken")) + f" (of {len(joined):,} shared images)</p>"]
+    by_length = accuracy_by(frame, "label_len")
+    parts += ["<h2>Accuracy by label length</h2>", _table(by_length, {"accuracy": "{:.3f}", "cer": "{:.4f}"})]
+    if is_plate_domain(frame["label"].astype(str).tolist()):
+        provinces = accuracy_by(frame, "province").sort_values("accuracy", kind="stable")
+        parts += ["<h2>Accuracy by province, worst first</h2>", _table(provinces, {"accuracy": "{:.3f}", "cer": "{:.4f}"})]
+    slices = find_worst_slices(frame, top=10)
+    parts.append("<h2>Worst slices</h2>")
+    if slices.empty:
+        parts.append("<p>No slice fails significantly more often than the whole.</p>")
+    else:
+        view = slices[["slice", "n", "errors", "error_rate", "lift"]]
+        parts.append(_table(view, {"error_rate": "{:.1%}", "lift": "{:.1f}"}))
+    pairs = top_confusions(edits, 15)
+    parts.append("<h2>Most confused characters</h2>")
+    if pairs.empty:
+        parts.append("<p>No character is confused.</p>")
+    else:
+        view = pairs.assign(pair=[f"{t} → {p}" for t, p in zip(pairs["true"], pairs["pred"])])
+        parts += [_table(view[["pair", "count", "samples", "kind"]]), _matrix(frame, edits, pairs),
+                  f'<p class="small">{EPSILON} marks a missing character.</p>']
+    worst = rank_worst(frame[~frame["correct"]]).head(WORST_SAMPLES)
+    parts.append(f"<h2>The {len(worst)} worst samples</h2>")
+    cards = [f'<div class="card"><img alt="{html.escape(str(row.label))}" src="{_crop_data_url(str(row.path))}">'
+             f"{_diff(str(row.label), str(row.pred))}"
+             f'<div class="small">CER {row.cer:.3f} · {html.escape(Path(str(row.path)).name)}</div></div>'
+             for row in worst.itertuples()]
+    parts.append('<div class="cards">' + "".join(cards) + "</div>" if cards else "<p>Every sample is read right.</p>")
+    body = "\n".join(parts)
+    return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+            f"<style>{_STYLE}</style></head><body>{body}</body></html>")
+
+
+def write_report(document: str, out: str | Path) -> Path:
+    """Write the report atomically."""
+    out = Path(out)
+    with atomic_path(out) as tmp:
+        tmp.write_text(document, encoding="utf-8")
+    return out

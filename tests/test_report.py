@@ -1,0 +1,66 @@
+"""The shareable report: one HTML file that opens offline, with its crops and its confusion matrix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from ocr_core.cli import main
+from ocr_core.data import synth
+
+ROOT = Path(__file__).resolve().parents[1]
+SHOTS = ROOT / "tests" / "_artifacts" / "screenshots"
+
+
+@pytest.fixture
+def report(tmp_path, tiny_checkpoint) -> Path:
+    folder = tmp_path / "images"
+    synth.generate(folder, 30, seed=12, styles=("ccpd",))
+    rows = []
+    for i, image in enumerate(sorted(folder.glob("*.png"))):
+        label = image.stem.split("-", 1)[1]
+        wrong = label[:-1] + ("9" if label.endswith("8") else "8")
+        rows.append({"file": image.name, "pred": wrong if i % 3 == 0 else label})
+    pd.DataFrame(rows).to_csv(folder / "preds.csv", index=False)
+    out = tmp_path / "report.html"
+    assert main(["report", str(folder / "preds.csv"), "--data", str(folder), "--compare", str(tiny_checkpoint),
+                 "--out", str(out), "--title", "Test report"]) == 0
+    return out
+
+
+def test_report_holds_every_section(report):
+    text = report.read_text(encoding="utf-8")
+    for heading in ("Headline", "Compared with tiny.pt", "Accuracy by label length", "Accuracy by province",
+                    "Worst slices", "Most confused characters", "The 10 worst samples"):
+        assert heading in text, heading
+    assert text.count('<img alt=') == 10 and text.count('" src="data:image/png;base64,') == 10
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_report_opens_offline_in_chromium_with_its_images(report):
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
+    chromium = Path("/usr/bin/chromium")
+    if not chromium.is_file():
+        pytest.skip(f"{chromium} is missing; install Debian's chromium package to run the browser test")
+    outside: list[str] = []
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(chromium), args=["--headless", "--no-sandbox",
+                                    "--disable-gpu", "--disable-background-networking", "--no-first-run"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            # The network is off: anything but the file itself and inline data is refused and recorded.
+            page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(("file:", "data:"))
+                       else (outside.append(route.request.url), route.abort()))
+            page.goto(report.as_uri())
+            page.wait_for_selector("#confusion-matrix .main-svg", timeout=30_000)
+            page.wait_for_function("() => [...document.images].every(i => i.complete && i.naturalWidth > 0)",
+                                   timeout=30_000)
+            assert page.evaluate("document.images.length") == 10
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SHOTS / "report.png"), full_page=True)
+        finally:
+            browser.close()
+    assert outside == [], outside
