@@ -127,6 +127,7 @@ def _input_error_type(check: Callable[[str], Any]) -> Callable[[str], str]:
 score_out = _input_error_type(lambda text: check_output_path(text, SCORE_SUFFIXES, "file"))
 checkpoint_out = _input_error_type(lambda text: check_output_path(text, CHECKPOINT_SUFFIXES, "file"))
 onnx_out = _input_error_type(lambda text: check_output_path(text, (".onnx",), "file"))
+html_out = _input_error_type(lambda text: check_output_path(text, (".html",), "file"))
 folder_out = _input_error_type(lambda text: check_output_folder(text, "folder"))
 # torchrun sets WORLD_SIZE: then every process writes its own part into a folder.
 score_or_parts_out = _input_error_type(
@@ -640,8 +641,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the dataset to score a model on (and labels for a predictions file without them)")
     p.add_argument("--compare", type=existing_file, default=None, help="a second model or predictions file")
     p.add_argument("--title", default="PlateLens report", help="the report's title")
-    p.add_argument("--out", required=True, type=_input_error_type(
-        lambda text: check_output_path(text, (".html",), "file")), help="the .html file to write")
+    p.add_argument("--out", required=True, type=html_out, help="the .html file to write")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("info", help="print a checkpoint's metadata", description="Print a checkpoint's metadata.")
