@@ -497,6 +497,32 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_near_duplicates(args: argparse.Namespace) -> int:
+    """Count and list exact and near-duplicate images within a dataset, or shared with another (leakage)."""
+    from ocr_core.data.sources import list_source
+    from ocr_core.near_duplicates import fingerprints, near_pairs
+
+    def hashed(spec: str) -> Any:
+        paths = [s.path for s in list_source(spec).samples]
+        bar, progress = _tqdm_progress(f"hash {Path(spec).name}")
+        with bar:
+            return fingerprints(paths, progress)
+
+    first = hashed(args.data)
+    second = hashed(args.against) if args.against else None
+    pairs = near_pairs(first, second, args.max_distance)
+    where = f"between {args.data} and {args.against}" if args.against else f"within {args.data}"
+    print(f"{len(pairs):,} near-duplicate pair(s) {where} ({int(pairs['exact'].sum()):,} exact copies; "
+          f"dHash within {args.max_distance} of 64 bits)")
+    for row in pairs.head(args.show).itertuples():
+        print(f"  {row.distance:2d}  {'exact' if row.exact else 'near '}  {row.a}  {row.b}")
+    if args.out:
+        out = check_output_path(args.out, (".csv",), "--out")
+        with atomic_path(out) as tmp:
+            pairs.to_csv(tmp, index=False)
+    return 0
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     """Print a checkpoint's metadata as JSON."""
     from ocr_core.checkpoint import read_checkpoint
@@ -643,6 +669,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--title", default="PlateLens report", help="the report's title")
     p.add_argument("--out", required=True, type=html_out, help="the .html file to write")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("near-duplicates", help="exact and near-duplicate images, or train/test leakage",
+                       description="Count and list image pairs whose difference hashes are within "
+                                   "--max-distance bits (exact copies flagged), within --data or between --data "
+                                   "and --against (e.g. a test set against its training set).")
+    p.add_argument("data", type=existing_source, help="a folder or manifest")
+    p.add_argument("--against", type=existing_source, default=None, help="a second source (e.g. the training set)")
+    p.add_argument("--max-distance", type=_int_in(0, 16, "--max-distance"), default=4,
+                   help="dHash bits apart that still count as a near duplicate (default 4 of 64)")
+    p.add_argument("--show", type=_int_in(0, 100_000, "--show"), default=20, help="pairs to print (default 20)")
+    p.add_argument("--out", type=_input_error_type(lambda text: check_output_path(text, (".csv",), "file")),
+                   default=None, help="write every pair to this .csv file")
+    p.set_defaults(func=cmd_near_duplicates)
 
     p = sub.add_parser("info", help="print a checkpoint's metadata", description="Print a checkpoint's metadata.")
     p.add_argument("checkpoint", type=existing_file, help="PlateLens .pt checkpoint")
