@@ -150,10 +150,10 @@ def score_listing(
         InputError: ``strict`` and an undecodable file, or no decodable image at all.
     """
     n = len(listing.samples)
-    key = hashlib.sha1(json.dumps([SCHEMA_VERSION, loaded.path, file_fingerprint(loaded.path), listing.spec,
-                                   [(s.path, s.label) for s in listing.samples], chunk_size, text_format,
-                                   loaded.input.to_dict()]).encode()).hexdigest()[:16]
     if parts is not None:
+        key = hashlib.sha1(json.dumps([SCHEMA_VERSION, loaded.path, file_fingerprint(loaded.path), listing.spec,
+                                       [(s.path, s.label) for s in listing.samples], chunk_size, text_format,
+                                       loaded.input.to_dict()]).encode()).hexdigest()[:16]
         _claim_parts(parts, key)
     frames: list[pd.DataFrame] = []
     skipped = list(listing.skipped)
