@@ -523,6 +523,46 @@ def cmd_near_duplicates(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_robustness(args: argparse.Namespace) -> int:
+    """CER against the severity of each corruption, for one checkpoint or two side by side."""
+    import hashlib
+
+    from ocr_core.data.dataset import load_dataset
+    from ocr_core.onnx_io import load_any_model
+    from ocr_core.robustness import load_curves, robustness_curves, save_curves
+    from ocr_core.score import file_fingerprint
+    from ocr_core.workspace import robustness_dir
+
+    tables = []
+    for source in [args.checkpoint, *([args.compare] if args.compare else [])]:
+        loaded = load_any_model(source)
+        data = load_dataset(args.data, loaded.input_size, strict=False)
+        key = hashlib.sha1(f"{file_fingerprint(source)};{data.fingerprint()};{args.limit}".encode()).hexdigest()[:16]
+        cached = robustness_dir() / f"{key}.json"
+        curves = load_curves(cached)
+        if curves is None:
+            bar, progress = _tqdm_progress(f"robustness {Path(source).name}", "level")
+            with bar:
+                curves = robustness_curves(loaded, data, limit=args.limit, progress=progress)
+            save_curves(curves, cached, {"checkpoint": str(source), "data": str(args.data), "limit": args.limit})
+        tables.append(curves.assign(model=Path(source).name))
+    table = tables[0] if len(tables) == 1 else tables[0].merge(
+        tables[1][["corruption", "severity", "cer"]], on=["corruption", "severity"], suffixes=("", "_b"))
+    print(f"CER by corruption and severity (0: the crops as they are), {int(table['n'].iloc[0]):,} crops")
+    header = f"{'corruption':<12} {'severity':>8} {'cer':>8}" + (f" {'cer B':>8}" if len(tables) > 1 else "")
+    print(header)
+    for row in table.itertuples():
+        line = f"{row.corruption:<12} {row.severity:>8.2f} {row.cer:>8.4f}"
+        print(line + (f" {row.cer_b:>8.4f}" if len(tables) > 1 else ""))
+    if args.out:
+        out = check_output_path(args.out, (".csv",), "--out")
+        import pandas as pd
+
+        with atomic_path(out) as tmp:
+            pd.concat(tables, ignore_index=True).to_csv(tmp, index=False)
+    return 0
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     """Print a checkpoint's metadata as JSON."""
     from ocr_core.checkpoint import read_checkpoint
@@ -682,6 +722,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=_input_error_type(lambda text: check_output_path(text, (".csv",), "file")),
                    default=None, help="write every pair to this .csv file")
     p.set_defaults(func=cmd_near_duplicates)
+
+    p = sub.add_parser("robustness", help="CER against the severity of blur, noise, JPEG, perspective, ...",
+                       description="Read the dataset under each corruption (blur, noise, JPEG quality, "
+                                   "perspective, darkness, occlusion) at 5 severities and print the CER of each; "
+                                   "with --compare a second checkpoint reads the same corrupted crops. Curves are "
+                                   "kept in the workspace, so a second run is instant.")
+    p.add_argument("checkpoint", type=existing_file, help="PlateLens .pt checkpoint or .onnx model")
+    p.add_argument("--data", required=True, type=existing_source, help="folder, .json or .csv manifest")
+    p.add_argument("--compare", type=existing_file, default=None, help="a second checkpoint")
+    p.add_argument("--limit", type=_int_in(1, 1_000_000, "--limit"), default=1000,
+                   help="crops to read per level (default 1000, the first of the dataset)")
+    p.add_argument("--out", type=_input_error_type(lambda text: check_output_path(text, (".csv",), "file")),
+                   default=None, help="write the curves to this .csv file")
+    p.set_defaults(func=cmd_robustness)
 
     p = sub.add_parser("info", help="print a checkpoint's metadata", description="Print a checkpoint's metadata.")
     p.add_argument("checkpoint", type=existing_file, help="PlateLens .pt checkpoint")

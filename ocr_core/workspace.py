@@ -60,6 +60,11 @@ def onnx_dir() -> Path:
     return _subdir("onnx")
 
 
+def robustness_dir() -> Path:
+    """Where robustness curves are kept (by checkpoint, dataset and crop count)."""
+    return _subdir("robustness")
+
+
 def pipelines_dir() -> Path:
     """Where augmentation pipelines (A.to_dict JSON) saved from the dashboard live."""
     return _subdir("augment")

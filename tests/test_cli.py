@@ -219,7 +219,8 @@ def test_every_subcommand_has_help():
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
     assert set(sub.choices) == {"synth", "train", "score", "import-seed000", "import-seed", "import-predictions",
-                                "export", "merge-scores", "report", "near-duplicates", "info"}
+                                "export", "merge-scores", "report", "near-duplicates",
+                                "robustness", "info"}
 
 
 # ---- real processes ------------------------------------------------------------------------------------

@@ -1,0 +1,117 @@
+"""Robustness curves: a model's CER against the severity of each corruption, on one dataset.
+
+Each corruption (blur, noise, JPEG quality, perspective, darkness, occlusion) has ``LEVELS`` severities
+from 0 (the crop as it is) to 1; every level is one albumentations transform with fixed parameters
+(``p=1``, seeded), applied to the same crops, so two checkpoints see exactly the same corrupted images
+and their curves compare.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import albumentations as A
+import numpy as np
+import pandas as pd
+import torch
+
+from ocr_core.atomic import write_json_atomic
+from ocr_core.checkpoint import LoadedModel
+from ocr_core.data.dataset import PlateDataset
+from ocr_core.score import predict_images
+
+LEVELS = (0.0, 0.25, 0.5, 0.75, 1.0)
+ProgressFn = Callable[[int, int], None]
+
+
+def _blur(s: float) -> A.BasicTransform:
+    kernel = 1 + 2 * round(4 * s)  # 1 .. 9
+    return A.GaussianBlur(blur_limit=(kernel, kernel), sigma_limit=(0.3 + 2.2 * s, 0.3 + 2.2 * s), p=1)
+
+
+def _noise(s: float) -> A.BasicTransform:
+    return A.GaussNoise(std_range=(0.2 * s, 0.2 * s), p=1)
+
+
+def _jpeg(s: float) -> A.BasicTransform:
+    quality = int(round(95 - 90 * s))  # 95 .. 5
+    return A.ImageCompression(quality_range=(quality, quality), p=1)
+
+
+def _perspective(s: float) -> A.BasicTransform:
+    return A.Perspective(scale=(0.12 * s, 0.12 * s), keep_size=True, p=1)
+
+
+def _darkness(s: float) -> A.BasicTransform:
+    return A.RandomBrightnessContrast(brightness_limit=(-0.6 * s, -0.6 * s), contrast_limit=(0.0, 0.0), p=1)
+
+
+def _occlusion(s: float) -> A.BasicTransform:
+    # A vertical bar over the whole height, up to 30% of the width: a bolt, a frame edge, a sticker.
+    width = max(0.01, 0.3 * s)
+    return A.CoarseDropout(num_holes_range=(1, 1), hole_height_range=(0.99, 0.99), hole_width_range=(width, width),
+                           fill=0, p=1)
+
+
+CORRUPTIONS: dict[str, Callable[[float], A.BasicTransform]] = {
+    "blur": _blur, "noise": _noise, "jpeg": _jpeg, "perspective": _perspective, "darkness": _darkness,
+    "occlusion": _occlusion,
+}
+
+
+def corrupt(images: np.ndarray, corruption: str, severity: float, seed: int = 0) -> np.ndarray:
+    """``images`` (N, H, W, 3 uint8) under one corruption at one severity (0: unchanged)."""
+    if severity <= 0:
+        return images
+    pipeline = A.Compose([CORRUPTIONS[corruption](severity)], seed=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # albumentations warns about parameter ranges it clips
+        return np.stack([pipeline(image=image)["image"] for image in images])
+
+
+def robustness_curves(loaded: LoadedModel, data: PlateDataset, corruptions: tuple[str, ...] = tuple(CORRUPTIONS),
+                      levels: tuple[float, ...] = LEVELS, limit: int | None = 1000,
+                      progress: ProgressFn | None = None) -> pd.DataFrame:
+    """CER and accuracy of ``loaded`` per corruption and severity on (the first ``limit``) crops of ``data``.
+
+    Columns: ``corruption, severity, n, accuracy, cer`` (corpus CER: total edits over label characters).
+    """
+    from rapidfuzz.distance import Levenshtein
+
+    images, labels = data.images[:limit], data.labels[:limit]
+    total_chars = max(1, sum(len(t) for t in labels))
+    rows = []
+    steps = [(c, s) for c in corruptions for s in levels]
+    clean: tuple[float, float] | None = None
+    for done, (corruption, severity) in enumerate(steps, 1):
+        if severity <= 0 and clean is not None:
+            accuracy, cer = clean  # severity 0 is the clean crops for every corruption: read them once
+        else:
+            with torch.inference_mode():
+                preds, _ = predict_images(loaded, corrupt(images, corruption, severity))
+            edits = sum(Levenshtein.distance(t, p) for t, p in zip(labels, preds))
+            accuracy = float(np.mean([t == p for t, p in zip(labels, preds)])) if labels else float("nan")
+            cer = edits / total_chars
+            if severity <= 0:
+                clean = (accuracy, cer)
+        rows.append({"corruption": corruption, "severity": severity, "n": len(labels), "accuracy": accuracy,
+                     "cer": cer})
+        if progress is not None:
+            progress(done, len(steps))
+    return pd.DataFrame(rows)
+
+
+def save_curves(curves: pd.DataFrame, path: str | Path, meta: dict) -> None:
+    """Keep curves as JSON (atomically), with what they were computed from."""
+    write_json_atomic(Path(path), {"meta": meta, "rows": curves.to_dict("records")})
+
+
+def load_curves(path: str | Path) -> pd.DataFrame | None:
+    """Curves kept by :func:`save_curves`, or None when absent or unreadable."""
+    try:
+        return pd.DataFrame(json.loads(Path(path).read_text(encoding="utf-8"))["rows"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
