@@ -29,6 +29,7 @@ PAGES = [
     ("../pages/worst.py", "Worst predictions", "Worst predictions"),
     ("../pages/confusions.py", "Confusions", "Confusions"),
     ("../pages/slices.py", "Worst slices", "Worst slices"),
+    ("../pages/error_map.py", "Error map", "Error map"),
     ("../pages/augmentations.py", "Augmentations", "Augmentation lab"),
     ("../pages/train.py", "Train", "Train"),
     ("../pages/compare.py", "Compare", "Compare checkpoints"),
