@@ -38,7 +38,8 @@ def main() -> None:
         st.caption(f"Drawing {MAX_DRAWN:,} of {len(frame):,} crops; a selection takes every crop in its region.")
     figure = px.scatter(drawn, x="x", y="y", color=drawn[colour].astype(str) if colour == "correct" else colour,
                         hover_data={"label": True, "pred": True, "cer": ":.3f", "x": False, "y": False},
-                        color_discrete_map={"True": "#16a34a", "False": "#dc2626"}, opacity=0.7)
+                        color_discrete_map={"True": "#16a34a", "False": "#dc2626"}, opacity=0.7,
+                        labels={"x": "first principal axis", "y": "second principal axis"})
     figure.update_traces(marker_size=5)
     figure.update_layout(dragmode="lasso", legend_title_text=colour)
     event = st.plotly_chart(widgets.style_figure(figure, 520, "Crops by the model's features (PCA of what its "
