@@ -187,7 +187,7 @@ def main() -> None:
     scored = loaders.scored_or_stop()
     source = f"{scored.loaded.arch} checkpoint" if scored.loaded is not None else "Predictions file"
     st.caption(f"{source} `{scored.checkpoint}` on "
-               f"{loaders.dataset_label(selection.dataset or '')} ({len(scored.frame):,} plates)")
+               f"{loaders.dataset_label(selection.dataset or '')} ({len(scored.frame):,} samples)")
     metrics_ui(scored)
     report_ui(scored, loaders.dataset_label(selection.dataset or ""))
     format_ui(scored)
