@@ -249,6 +249,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             init=args.init, device=args.device, seed=args.seed, workers=args.workers, strict=args.strict,
             vocab=args.vocab, extra_data=extra_data,
             text_format=None if args.format in (None, "none", "auto") else args.format,
+            corrections=args.corrections,
         )
         result = train(opts)
     from ocr_core.distributed import world_from_env
@@ -336,6 +337,10 @@ def cmd_score(args: argparse.Namespace) -> int:
         loaded = load_any_model(args.checkpoint)
     loaded.model.to(device)
     listing = list_source(args.data)
+    if args.corrections:
+        from ocr_core.corrections import apply_to_listing, load_corrections
+
+        listing = apply_to_listing(listing, load_corrections(args.corrections))
     if world.enabled:
         # Contiguous shards of the listing: the merged parts are the one-process frame, row for row.
         rows = shard(len(listing.samples), world)
@@ -563,6 +568,19 @@ def cmd_robustness(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_corrected_manifest(args: argparse.Namespace) -> int:
+    """Write a dataset with its corrections applied as a JSON manifest ``[{file, text}]``."""
+    from ocr_core.corrections import apply_to_listing, export_manifest, load_corrections
+    from ocr_core.data.sources import list_source
+
+    decisions = load_corrections(args.corrections)
+    listing = apply_to_listing(list_source(args.data), decisions)
+    out = export_manifest(listing, check_output_path(args.out, (".json",), "--out"))
+    dropped = len(list_source(args.data).samples) - len(listing.samples)
+    print(f"wrote {out}: {len(listing.samples):,} samples ({len(decisions):,} decisions, {dropped:,} dropped as not valid)")
+    return 0
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     """Print a checkpoint's metadata as JSON."""
     from ocr_core.checkpoint import read_checkpoint
@@ -625,6 +643,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=workers_int, default=None, help="DataLoader workers (default min(2, cores))")
     p.add_argument("--strict", action="store_true", help="fail on unreadable dataset files instead of skipping")
     p.add_argument("--out", type=folder_out, help="run folder (new, or without a run's history)")
+    p.add_argument("--corrections", type=existing_file, default=None,
+                   help="a corrections file (JSON Lines of relabel/invalid/unsure decisions) applied to --data")
     p.add_argument("--format", type=text_format, default=None,
                    help="a plate format the checkpoint carries (cn, cn-blue, cn-green, ru or a regular "
                         "expression); `score --format auto` then constrains readings to it")
@@ -642,6 +662,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=batch_int, default=None,
                    help="inference batch size (default 64 on CPU, 1024 on CUDA)")
     p.add_argument("--strict", action="store_true", help="fail on unreadable dataset files instead of skipping")
+    p.add_argument("--corrections", type=existing_file, default=None,
+                   help="a corrections file (JSON Lines of relabel/invalid/unsure decisions) applied to --data")
     p.add_argument("--backend", choices=("pytorch", "onnxruntime"), default="pytorch",
                    help="run a .pt checkpoint with PyTorch (default) or export it once to ONNX (kept in the "
                         "workspace) and run it with onnxruntime, faster on CPUs (README, ONNX)")
@@ -736,6 +758,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=_input_error_type(lambda text: check_output_path(text, (".csv",), "file")),
                    default=None, help="write the curves to this .csv file")
     p.set_defaults(func=cmd_robustness)
+
+    p = sub.add_parser("corrected-manifest", help="a dataset with its label corrections, as a JSON manifest",
+                       description="Apply a corrections file to a dataset and write the result as a JSON "
+                                   "manifest [{file, text}] that every command reads.")
+    p.add_argument("data", type=existing_source, help="the dataset the corrections are about")
+    p.add_argument("--corrections", required=True, type=existing_file, help="the corrections file (.jsonl)")
+    p.add_argument("--out", required=True, type=_input_error_type(
+        lambda text: check_output_path(text, (".json",), "file")), help="the .json manifest to write")
+    p.set_defaults(func=cmd_corrected_manifest)
 
     p = sub.add_parser("info", help="print a checkpoint's metadata", description="Print a checkpoint's metadata.")
     p.add_argument("checkpoint", type=existing_file, help="PlateLens .pt checkpoint")

@@ -30,8 +30,9 @@ from tqdm import tqdm
 from ocr_core import augment as augment_lib
 from ocr_core.checkpoint import LoadedModel, make_checkpoint, model_from_checkpoint, read_checkpoint, save_checkpoint
 from ocr_core.checkpoint_checks import unreadable_label_warning
-from ocr_core.data.dataset import PlateDataset, load_dataset
-from ocr_core.data.sources import split_by_hash
+from ocr_core.corrections import apply_to_listing, load_corrections
+from ocr_core.data.dataset import PlateDataset, decode_listing, load_dataset
+from ocr_core.data.sources import list_source, split_by_hash
 from ocr_core.device import default_batch_size, uses_amp
 from ocr_core.distributed import World, any_rank, barrier, join, leave, sum_over_ranks, world_from_env
 from ocr_core.errors import InputError
@@ -77,6 +78,7 @@ class TrainOptions:
     vocab: str | None = None  # a preset name; by default the vocabulary comes from the training labels
     extra_data: list[str] = field(default_factory=list)
     text_format: str | None = None  # a plate format the checkpoint carries (ocr_core.formats), for score --format auto
+    corrections: str | None = None  # a corrections file (ocr_core.corrections) applied to --data
 
 
 class AugmentedCrops(Dataset):
@@ -206,8 +208,10 @@ def _load_splits(opts: TrainOptions, input_size: tuple[int, int],
         if report is not None:
             report("decode", done, total)
 
+    decisions = load_corrections(opts.corrections) if opts.corrections else {}
     try:
-        data = load_dataset(opts.data, input_size, strict=opts.strict, progress=progress)
+        data = decode_listing(apply_to_listing(list_source(opts.data), decisions), input_size, strict=opts.strict,
+                              progress=progress)
         extra = [load_dataset(spec, input_size, strict=opts.strict, progress=progress) for spec in opts.extra_data]
         if opts.val:
             val: PlateDataset | None = load_dataset(opts.val, input_size, strict=opts.strict, progress=progress)

@@ -220,7 +220,7 @@ def test_every_subcommand_has_help():
     sub = next(a for a in parser._actions if a.dest == "command")
     assert set(sub.choices) == {"synth", "train", "score", "import-seed000", "import-seed", "import-predictions",
                                 "export", "merge-scores", "report", "near-duplicates",
-                                "robustness", "info"}
+                                "robustness", "corrected-manifest", "info"}
 
 
 # ---- real processes ------------------------------------------------------------------------------------
