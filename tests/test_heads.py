@@ -228,3 +228,15 @@ def test_constrained_fixed_decoding_uses_per_position_sets():
     logits = torch.tensor([[[0.5, 0.0, 3.0, 0.0], [2.0, 0.0, 0.0, 0.0]]])  # "1A" unconstrained
     assert head.decode(head.log_probs(logits))[0] == ["1A"]
     assert head.decode_constrained(head.log_probs(logits), compile_format("[AB][AB12]"))[0] == ["AA"]
+
+
+def test_constrained_beam_prunes_prefixes_that_cannot_match():
+    from ocr_core.formats import compile_format
+
+    head = CTCHead("A1XY")  # ids: blank 0, A 1, "1" 2, X 3, Y 4
+    probs = np.array([[1e-6, 0.20, 1e-6, 0.42, 0.38],
+                      [1e-6, 1e-6, 0.50, 0.30, 0.20]])
+    probs /= probs.sum(axis=1, keepdims=True)
+    # Unpruned, a beam of 3 keeps X1, Y1 and X after two steps and loses A1; pruned, X and Y never start.
+    preds, _ = head.decode_constrained(_log(probs), compile_format("A1"), beam_width=3)
+    assert preds == ["A1"]
