@@ -18,6 +18,7 @@ from ocr_core.runs import list_runs
 
 EMBEDDED = "embedded:" + workspace.EMBEDDED_TESTSET
 EMBEDDED_CAPTCHA = "embedded:" + workspace.EMBEDDED_CAPTCHA_TESTSET
+EMBEDDED_HARD = "embedded:" + workspace.EMBEDDED_HARD_TESTSET
 # What the sidebar's domain switch picks: (checkpoint, dataset) of each shipped demo.
 DOMAINS = {"plates": "Licence plates", "captcha": "Captchas"}
 
@@ -81,11 +82,13 @@ def _set_size(folder: Path) -> str:
 
 def dataset_options() -> dict[str, str]:
     """Dataset picker entries, value (EMBEDDED, a folder, or OTHER) -> label."""
-    options = {EMBEDDED: "Embedded synthetic test set"}
+    options = {EMBEDDED: "Embedded synthetic test set",
+               EMBEDDED_HARD: "Embedded hard set (night, glare, blur, tilt, dirt)"}
     if "captcha" in domains():
         options[EMBEDDED_CAPTCHA] = "Embedded synthetic captchas"
     for folder in workspace.synthetic_sets():
-        if folder.name not in (workspace.EMBEDDED_TESTSET, workspace.EMBEDDED_CAPTCHA_TESTSET):
+        if folder.name not in (workspace.EMBEDDED_TESTSET, workspace.EMBEDDED_CAPTCHA_TESTSET,
+                               workspace.EMBEDDED_HARD_TESTSET):
             options[str(folder)] = f"Synthetic: {folder.name}{_set_size(folder)}"
     options[OTHER] = "Other folder or manifest…"
     return options
@@ -95,6 +98,8 @@ def dataset_label(spec: str) -> str:
     """A short name of a dataset spec for headings."""
     if spec == EMBEDDED:
         return "embedded synthetic test set"
+    if spec == EMBEDDED_HARD:
+        return "embedded hard set"
     if spec == EMBEDDED_CAPTCHA:
         return "embedded synthetic captchas"
     return Path(spec).name or spec

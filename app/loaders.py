@@ -51,8 +51,8 @@ from ocr_core.score import (
 
 from augment_spec import distinct_draws, format_draw
 from choices import (  # noqa: F401 - re-exported: the pages reach the sidebar's choices through loaders
-    EMBEDDED, EMBEDDED_CAPTCHA, OTHER, Selection, checkpoint_options, current_selection, dataset_label, dataset_options,
-    upload_limit_mb,
+    EMBEDDED, EMBEDDED_CAPTCHA, EMBEDDED_HARD, OTHER, Selection, checkpoint_options, current_selection,
+    dataset_label, dataset_options, upload_limit_mb,
 )
 
 ProgressFn = Callable[[int, int], None]
@@ -195,13 +195,14 @@ def resolve_dataset(spec: str) -> str:
     """The folder or manifest of a dataset spec; an embedded set is generated on first use, with progress."""
     embedded = {EMBEDDED: (workspace.EMBEDDED_TESTSET, workspace.ensure_embedded_testset, "synthetic test set"),
                 EMBEDDED_CAPTCHA: (workspace.EMBEDDED_CAPTCHA_TESTSET, workspace.ensure_embedded_captcha_set,
-                                   "captcha test set")}
+                                   "captcha test set"),
+                EMBEDDED_HARD: (workspace.EMBEDDED_HARD_TESTSET, workspace.ensure_embedded_hard_set, "hard set")}
     if spec not in embedded:
         return spec
     name, ensure, what = embedded[spec]
     target = workspace.datasets_dir() / name
     if (target / ".complete").exists():
-        return str(target)
+        return str(target / "manifest.csv") if spec == EMBEDDED_HARD else str(target)
     with _lock(f"embedded:{name}"), progress_bar(f"Generating the embedded {what} (first use only)") as report:
         return str(ensure(report))
 

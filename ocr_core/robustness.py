@@ -62,6 +62,46 @@ CORRUPTIONS: dict[str, Callable[[float], A.BasicTransform]] = {
 }
 
 
+# The embedded hard set's conditions: corruptions at severities that keep a plate legible to a person.
+HARD_CONDITIONS: dict[str, tuple[tuple[str, float], ...]] = {
+    "night": (("darkness", 0.7), ("noise", 0.45)),
+    "glare": (("glare", 0.9),),
+    "blur": (("blur", 0.55),),
+    "tilt": (("tilt", 0.6),),
+    "dirt": (("dirt", 0.6), ("noise", 0.3)),
+}
+
+
+def _glare(s: float) -> A.BasicTransform:
+    return A.RandomBrightnessContrast(brightness_limit=(0.5 * s, 0.5 * s), contrast_limit=(-0.5 * s, -0.5 * s), p=1)
+
+
+def _tilt(s: float) -> A.BasicTransform:
+    # fit_output: the whole plate stays in the crop (a kept size would cut the outer characters off).
+    return A.Perspective(scale=(0.1 * s, 0.1 * s), keep_size=True, fit_output=True, p=1)
+
+
+def _dirt(s: float) -> A.BasicTransform:
+    # Small dark specks over the plate, not a bar over a character: the label must stay readable.
+    holes = 2 + round(4 * s)
+    return A.CoarseDropout(num_holes_range=(holes, holes), hole_height_range=(0.1, 0.25),
+                           hole_width_range=(0.015, 0.03), fill=(70, 60, 50), p=1)
+
+
+CORRUPTIONS_EXTRA = {"glare": _glare, "tilt": _tilt, "dirt": _dirt}
+
+
+def harden(image: np.ndarray, condition: str, seed: int) -> np.ndarray:
+    """One crop under one of ``HARD_CONDITIONS`` (its corruptions applied in order, seeded)."""
+    out = image[None]
+    for step, (corruption, severity) in enumerate(HARD_CONDITIONS[condition]):
+        transform = {**CORRUPTIONS, **CORRUPTIONS_EXTRA}[corruption]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out = np.stack([A.Compose([transform(severity)], seed=seed * 7 + step)(image=out[0])["image"]])
+    return out[0]
+
+
 def corrupt(images: np.ndarray, corruption: str, severity: float, seed: int = 0) -> np.ndarray:
     """``images`` (N, H, W, 3 uint8) under one corruption at one severity (0: unchanged)."""
     if severity <= 0:

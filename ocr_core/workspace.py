@@ -25,6 +25,9 @@ EMBEDDED_CAPTCHA_TESTSET = "captcha-test"
 EMBEDDED_CAPTCHA_COUNT = 1000
 EMBEDDED_CAPTCHA_SEED = 20261202  # not a seed used for the captcha demo's training data (seed 1)
 CAPTCHA_SPLIT_DIR = "captcha-real-split"
+EMBEDDED_HARD_TESTSET = "synth-hard"
+EMBEDDED_HARD_COUNT = 500
+EMBEDDED_HARD_SEED = 20261203  # not a seed of the demo's training data nor of the easy embedded set
 
 
 def workspace_dir() -> Path:
@@ -119,6 +122,49 @@ def ensure_synthetic_set(
 def ensure_embedded_testset(progress: Callable[[int, int], None] | None = None) -> Path:
     """The embedded synthetic test set's folder, generating it on first use."""
     return ensure_synthetic_set(EMBEDDED_TESTSET, EMBEDDED_COUNT, EMBEDDED_SEED, progress=progress)
+
+
+def ensure_embedded_hard_set(progress: Callable[[int, int], None] | None = None) -> Path:
+    """The embedded hard set's manifest: plates at night, in glare, blurred, tilted or dirty, generated once.
+
+    Each plate is rendered like the easy set, then put under one condition of
+    ``ocr_core.robustness.HARD_CONDITIONS`` (in turn), at severities that keep it legible; the manifest's
+    ``condition`` column lets the dashboard slice by it.
+    """
+    import csv
+    import io
+
+    import cv2
+
+    from ocr_core.atomic import write_text_atomic
+    from ocr_core.robustness import HARD_CONDITIONS, harden
+
+    target = datasets_dir() / EMBEDDED_HARD_TESTSET
+    manifest = target / "manifest.csv"
+    if (target / ".complete").exists() and manifest.is_file():
+        return manifest
+    tmp = Path(tempfile.mkdtemp(prefix=f".{EMBEDDED_HARD_TESTSET}.", dir=datasets_dir()))
+    paths = synth.generate(tmp, EMBEDDED_HARD_COUNT, EMBEDDED_HARD_SEED, styles=EMBEDDED_STYLES)
+    conditions = list(HARD_CONDITIONS)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["file", "text", "condition"])
+    for i, path in enumerate(paths):
+        condition = conditions[i % len(conditions)]
+        image = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+        cv2.imwrite(str(path), cv2.cvtColor(harden(image, condition, EMBEDDED_HARD_SEED + i), cv2.COLOR_RGB2BGR))
+        writer.writerow([path.name, path.stem.split("-", 1)[1], condition])
+        if progress is not None:
+            progress(i + 1, len(paths))
+    write_text_atomic(tmp / "manifest.csv", buffer.getvalue())
+    (tmp / ".complete").write_text(f"seed={EMBEDDED_HARD_SEED} count={EMBEDDED_HARD_COUNT}\n", encoding="utf-8")
+    if target.exists():
+        shutil.rmtree(target, ignore_errors=True)
+    try:
+        os.replace(tmp, target)
+    except OSError:  # another session generated it at the same moment: use theirs
+        shutil.rmtree(tmp, ignore_errors=True)
+    return manifest
 
 
 def ensure_embedded_captcha_set(progress: Callable[[int, int], None] | None = None) -> Path:

@@ -3,7 +3,7 @@
 Formats:
     - a folder of images named ``LABEL.ext``, ``ID-LABEL.ext`` (CCPD2019-dl1) or raw CCPD names;
     - a JSON manifest: a list of ``{"file": ..., "text": ...}``;
-    - a CSV or TSV manifest with columns ``file,text``.
+    - a CSV or TSV manifest with columns ``file,text`` (any other column is an attribute of its samples).
 Manifest paths are relative to the manifest's folder.
 """
 
@@ -150,13 +150,14 @@ def _list_folder(folder: Path) -> SourceListing:
     return SourceListing(str(folder), "+".join(kinds) if kinds else "folder", samples, skipped)
 
 
-def _manifest_samples(manifest: Path, rows: list[tuple[Any, Any]], kind: str) -> SourceListing:
+def _manifest_samples(manifest: Path, rows: list[tuple[Any, Any]], kind: str,
+                      attrs: list[dict[str, Any]] | None = None) -> SourceListing:
     samples: list[Sample] = []
     skipped: list[tuple[str, str]] = []
     missing: list[str] = []
     seen: set[str] = set()
     base = manifest.parent
-    for file, text in rows:
+    for index, (file, text) in enumerate(rows):
         if not isinstance(file, str) or not file:
             raise InputError(f"manifest {manifest} has an entry without a file name; every entry needs 'file'")
         path = Path(file) if Path(file).is_absolute() else base / file
@@ -173,7 +174,7 @@ def _manifest_samples(manifest: Path, rows: list[tuple[Any, Any]], kind: str) ->
             skipped.append((str(path), "listed twice in the manifest"))
             continue
         seen.add(identity)
-        samples.append(Sample(str(path), label, kind))
+        samples.append(Sample(str(path), label, kind, attrs=attrs[index] if attrs else {}))
     if missing:
         raise InputError(
             f"manifest {manifest} lists {len(missing)} missing file(s), first {missing[0]}; "
@@ -205,7 +206,10 @@ def _read_table_manifest(manifest: Path) -> SourceListing:
             f"manifest {manifest} has columns {list(table.columns)}; it needs the columns file,text"
         )
     rows = list(zip(table[columns["file"]], table[columns["text"]]))
-    return _manifest_samples(manifest, rows, "csv")
+    # Other columns are attributes of the samples (a camera, a condition): the dashboard slices by them.
+    extra = [c for c in table.columns if c.strip().lower() not in ("file", "text")]
+    attrs = table[extra].to_dict("records") if extra else None
+    return _manifest_samples(manifest, rows, "csv", attrs)
 
 
 def list_source(spec: str | Path) -> SourceListing:
