@@ -54,7 +54,7 @@ def checkpoint_options() -> dict[str, str]:
     with a best.pt, uploads."""
     options = {str(workspace.DEMO_CHECKPOINT): "Demo checkpoint (demo.pt)"}
     if baseline_checkpoint().is_file():
-        options[str(baseline_checkpoint())] = "Baseline checkpoint (baseline.pt, a short training run)"
+        options[str(baseline_checkpoint())] = "Baseline (baseline.pt: the demo fine-tuned on 皖-heavy plates)"
     if "captcha" in domains():
         options[str(workspace.CAPTCHA_DEMO_CHECKPOINT)] = "Captcha demo checkpoint (captcha-demo.pt)"
     for row in list_runs(workspace.runs_dir()).itertuples(index=False):
