@@ -50,6 +50,8 @@ class Head(Protocol):
     kind: ClassVar[str]
     matrix_title: ClassVar[str]
     row_name: ClassVar[str]
+    # Whether a label can be too long for the model's outputs (a repeat costs an extra step).
+    counts_time_steps: ClassVar[bool]
 
     @property
     def vocab(self) -> Vocab:
@@ -99,6 +101,7 @@ class CTCHead:
     kind: ClassVar[str] = "ctc"
     matrix_title: ClassVar[str] = "Probabilities per time step"
     row_name: ClassVar[str] = "time step"
+    counts_time_steps: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         Vocab(self.chars)  # duplicates raise ValueError
@@ -240,6 +243,7 @@ class FixedHead:
     kind: ClassVar[str] = "fixed"
     matrix_title: ClassVar[str] = "Probabilities per position"
     row_name: ClassVar[str] = "position"
+    counts_time_steps: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         Vocab(self.chars)

@@ -43,7 +43,7 @@ def doubled_ui(scored: loaders.Scored) -> None:
     if table["n"].sum() and (table["doubled"] == "doubled").any():
         accuracy_bar(table, "doubled", "Accuracy of labels with doubled characters (ff, nn …)", order="key")
     steps = scored.loaded.meta.get("time_steps") if scored.loaded is not None else None
-    if steps and scored.loaded.head.kind == "ctc":
+    if steps and scored.loaded.head.counts_time_steps:
         short = int(loaders.memo(scored.key, f"beyond {steps} steps", lambda: needs_more_steps(frame, steps).sum()))
         note = (f"**{short:,}** labels need more than the model's {steps} time steps (length plus one per "
                 "doubled character): it can never read them; filter them on Worst predictions."

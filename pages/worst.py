@@ -56,7 +56,7 @@ def filters_ui(scored: loaders.Scored) -> dict:
                                    help="labels with adjacent repeated characters (ff, nn …)")
         steps = scored.loaded.meta.get("time_steps") if scored.loaded is not None else None
         beyond = False
-        if steps and scored.loaded.head.kind == "ctc":
+        if steps and scored.loaded.head.counts_time_steps:
             with row[1]:
                 beyond = st.toggle(f"Needs more than the model's {steps} time steps", key="worst_beyond_steps",
                                    help="length plus one step per doubled character: such labels can never be read")
