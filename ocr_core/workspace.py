@@ -109,6 +109,12 @@ def ensure_synthetic_set(
         return target
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=datasets_dir()))
     synth.generate(tmp, count, seed, styles=styles, progress=progress)
+    _complete_into_place(tmp, target, seed, count)
+    return target
+
+
+def _complete_into_place(tmp: Path, target: Path, seed: int, count: int) -> None:
+    # The completion marker first, then one rename: readers see a whole set or none.
     (tmp / ".complete").write_text(f"seed={seed} count={count}\n", encoding="utf-8")
     if target.exists():
         shutil.rmtree(target, ignore_errors=True)
@@ -116,7 +122,6 @@ def ensure_synthetic_set(
         os.replace(tmp, target)
     except OSError:  # another session generated it at the same moment: use theirs
         shutil.rmtree(tmp, ignore_errors=True)
-    return target
 
 
 def ensure_embedded_testset(progress: Callable[[int, int], None] | None = None) -> Path:
@@ -157,13 +162,7 @@ def ensure_embedded_hard_set(progress: Callable[[int, int], None] | None = None)
         if progress is not None:
             progress(i + 1, len(paths))
     write_text_atomic(tmp / "manifest.csv", buffer.getvalue())
-    (tmp / ".complete").write_text(f"seed={EMBEDDED_HARD_SEED} count={EMBEDDED_HARD_COUNT}\n", encoding="utf-8")
-    if target.exists():
-        shutil.rmtree(target, ignore_errors=True)
-    try:
-        os.replace(tmp, target)
-    except OSError:  # another session generated it at the same moment: use theirs
-        shutil.rmtree(tmp, ignore_errors=True)
+    _complete_into_place(tmp, target, EMBEDDED_HARD_SEED, EMBEDDED_HARD_COUNT)
     return manifest
 
 
