@@ -128,6 +128,8 @@ score_out = _input_error_type(lambda text: check_output_path(text, SCORE_SUFFIXE
 checkpoint_out = _input_error_type(lambda text: check_output_path(text, CHECKPOINT_SUFFIXES, "file"))
 onnx_out = _input_error_type(lambda text: check_output_path(text, (".onnx",), "file"))
 html_out = _input_error_type(lambda text: check_output_path(text, (".html",), "file"))
+csv_out = _input_error_type(lambda text: check_output_path(text, (".csv",), "file"))
+json_out = _input_error_type(lambda text: check_output_path(text, (".json",), "file"))
 folder_out = _input_error_type(lambda text: check_output_folder(text, "folder"))
 # torchrun sets WORLD_SIZE: then every process writes its own part into a folder.
 score_or_parts_out = _input_error_type(
@@ -741,7 +743,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-distance", type=_int_in(0, 16, "--max-distance"), default=4,
                    help="dHash bits apart that still count as a near duplicate (default 4 of 64)")
     p.add_argument("--show", type=_int_in(0, 100_000, "--show"), default=20, help="pairs to print (default 20)")
-    p.add_argument("--out", type=_input_error_type(lambda text: check_output_path(text, (".csv",), "file")),
+    p.add_argument("--out", type=csv_out,
                    default=None, help="write every pair to this .csv file")
     p.set_defaults(func=cmd_near_duplicates)
 
@@ -755,7 +757,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compare", type=existing_file, default=None, help="a second checkpoint")
     p.add_argument("--limit", type=_int_in(1, 1_000_000, "--limit"), default=1000,
                    help="crops to read per level (default 1000, the first of the dataset)")
-    p.add_argument("--out", type=_input_error_type(lambda text: check_output_path(text, (".csv",), "file")),
+    p.add_argument("--out", type=csv_out,
                    default=None, help="write the curves to this .csv file")
     p.set_defaults(func=cmd_robustness)
 
@@ -764,8 +766,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "manifest [{file, text}] that every command reads.")
     p.add_argument("data", type=existing_source, help="the dataset the corrections are about")
     p.add_argument("--corrections", required=True, type=existing_file, help="the corrections file (.jsonl)")
-    p.add_argument("--out", required=True, type=_input_error_type(
-        lambda text: check_output_path(text, (".json",), "file")), help="the .json manifest to write")
+    p.add_argument("--out", required=True, type=json_out, help="the .json manifest to write")
     p.set_defaults(func=cmd_corrected_manifest)
 
     p = sub.add_parser("info", help="print a checkpoint's metadata", description="Print a checkpoint's metadata.")
