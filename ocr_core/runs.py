@@ -84,7 +84,7 @@ def write_progress(run_dir: Path, phase: str, done: int, total: int, epoch: int 
 
 
 class ProgressWriter:
-    """Calls :func:`write_progress` at most once per ``interval_s``, and always when a phase completes."""
+    """Calls :func:`write_progress` at most once per ``interval_s``, and always when a phase starts or completes."""
 
     def __init__(self, run_dir: Path, interval_s: float = PROGRESS_INTERVAL_S,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -92,13 +92,17 @@ class ProgressWriter:
         self.interval_s = interval_s
         self.clock = clock
         self._last = -float("inf")
+        self._step: tuple[str, int] | None = None
 
     def __call__(self, phase: str, done: int, total: int, epoch: int = 0, epochs: int = 0) -> None:
         """Report ``done`` of ``total`` steps of ``phase``; dropped when the last write was too recent."""
         now = self.clock()
-        if done < total and now - self._last < self.interval_s:
+        # A new phase or epoch is always written: otherwise the page would go on showing the finished
+        # phase ("Decoding images: 300 of 300") for up to interval_s into the next one.
+        step = (phase, epoch)
+        if done < total and step == self._step and now - self._last < self.interval_s:
             return
-        self._last = now
+        self._last, self._step = now, step
         write_progress(self.run_dir, phase, done, total, epoch, epochs)
 
 

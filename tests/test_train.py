@@ -264,6 +264,12 @@ def test_progress_writer_throttles_and_progress_line_reads_it(tmp_path):
     assert progress_line(tmp_path)[1] == "Decoding images: 64 of 1,000"
     report("decode", 1000, 1000)  # a finished phase is always written
     assert progress_line(tmp_path) == (1.0, "Decoding images: 1,000 of 1,000")
+    now[0] = 1.5
+    report("train", 1, 3125, 1, 3)  # too soon, but a new phase: written, or the page shows decoding
+    assert progress_line(tmp_path)[1] == "Epoch 1 of 3: batch 1 of 3,125"
+    now[0] = 1.6
+    report("train", 2, 3125, 1, 3)  # same phase and epoch, too soon: dropped
+    assert progress_line(tmp_path)[1] == "Epoch 1 of 3: batch 1 of 3,125"
     now[0] = 3.5
     report("train", 1200, 3125, 2, 3)
     assert progress_line(tmp_path) == (pytest.approx(1200 / 3125), "Epoch 2 of 3: batch 1,200 of 3,125")
