@@ -1,10 +1,14 @@
 """Accuracy on the 297 real plate crops: the synthetic-only demo checkpoint against a fine-tuned one.
 
-    python bench/real_accuracy.py [--finetuned workspace/runs/real-finetune/best.pt] [--device auto]
+    python bench/real_accuracy.py [--finetuned workspace/runs/real-finetune/best.pt] [--format none|cn]
+                                  [--device auto]
 
-Prints exact-plate accuracy and CER on all 297 crops and on the validation split (the crops the
-fine-tune never trained on), and the province-character accuracy for 皖 and non-皖 crops. Exits 0 with a
-note when ../shared/data is absent.
+Prints exact-plate accuracy and CER on all 297 crops, on the train and validation halves of the split
+(the fine-tune trains on the first and never on the second), and on 皖 and non-皖 crops. Per slice it
+gives the province-glyph accuracy overall and per glyph group (province_皖: crops labelled 皖,
+province_other: every other province; "-" where the slice has none) and the share of crops whose other
+6-7 characters are all right (rest_acc). --format constrains the readings (README "Plate formats").
+Exits 0 with a note when ../shared/data is absent.
 """
 
 from __future__ import annotations
@@ -34,20 +38,35 @@ def province_accuracy(frame: pd.DataFrame) -> float:
     return float((frame["pred"].str[:1] == frame["label"].str[:1]).mean())
 
 
+def rest_accuracy(frame: pd.DataFrame) -> float:
+    """Share of rows whose characters after the province glyph are all right."""
+    if frame.empty:
+        return float("nan")
+    return float((frame["pred"].str[1:] == frame["label"].str[1:]).mean())
+
+
 def report_rows(name: str, frame: pd.DataFrame, val_paths: set[str]) -> list[dict[str, object]]:
-    """Table rows for one checkpoint: all crops, validation split, and the 皖 / non-皖 breakdown."""
+    """Table rows for one checkpoint: all crops, both split halves, and the 皖 / non-皖 breakdown."""
     rows = []
+    in_val = frame["path"].isin(val_paths)
+    first = frame["label"].str[:1]
     slices = {
         "all 297": frame,
-        "val split": frame[frame["path"].isin(val_paths)],
-        "皖 crops": frame[frame["province"] == "皖"],
-        "non-皖 crops": frame[frame["province"] != "皖"],
+        "train split": frame[~in_val],
+        "val split": frame[in_val],
+        "皖 crops": frame[first == "皖"],
+        "non-皖 crops": frame[first != "皖"],
     }
     for slice_name, part in slices.items():
         summary = summarize(part)
+        part_first = part["label"].str[:1]
         rows.append({
             "checkpoint": name, "slice": slice_name, "n": summary.n, "accuracy": summary.accuracy,
             "cer": summary.cer, "province_acc": province_accuracy(part),
+            "province_皖": province_accuracy(part[part_first == "皖"]),
+            "province_other": province_accuracy(part[part_first != "皖"]),
+            "n_other": int((part_first != "皖").sum()),
+            "rest_acc": rest_accuracy(part),
         })
     return rows
 
@@ -58,6 +77,8 @@ def main() -> int:
     parser.add_argument("--demo", default=str(DEMO_CHECKPOINT), help="synthetic-only checkpoint")
     parser.add_argument("--finetuned", default="workspace/runs/real-finetune/best.pt",
                         help="checkpoint fine-tuned on the training split (skipped if missing)")
+    parser.add_argument("--format", default="none",
+                        help="constrain readings to a plate format: none (default), cn, or another known format")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
     if not REAL_PLATES.is_dir():
@@ -79,10 +100,16 @@ def main() -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         loaded.model.to(device)
-        rows += report_rows(name, score_dataset(loaded, dataset, device=device), val_paths)
+        fmt = None if args.format == "none" else args.format
+        try:
+            frame = score_dataset(loaded, dataset, device=device, text_format=fmt)
+        except (InputError, ValueError) as exc:
+            print(f"error: --format {args.format}: {exc}", file=sys.stderr)
+            return 2
+        rows += report_rows(name, frame, val_paths)
     table = pd.DataFrame(rows)
-    with pd.option_context("display.float_format", "{:.4f}".format, "display.width", 120):
-        print(table.to_string(index=False))
+    with pd.option_context("display.float_format", "{:.4f}".format, "display.width", 160):
+        print(table.to_string(index=False, na_rep="-"))
     return 0
 
 
