@@ -1,8 +1,9 @@
 """Cached loading for the pages: checkpoint and dataset choices, models, decoded datasets, score frames.
 
 The chain is model -> dataset -> score frame -> edit table. Models live in ``st.cache_resource`` (keyed
-by path and mtime, eval mode, shared by every session, never trained). Decoded datasets live in a small
-bounded store, also shared. Score frames are cached on disk (Parquet under the workspace, keyed by
+by path and mtime, eval mode, shared by every session, never trained). Datasets are listings whose crops
+are decoded by path when a page reads them (never the whole set: 12 KiB a crop, 12 GiB per million); they
+live in a small bounded store, also shared. Scoring streams the listing chunk by chunk. Score frames are cached on disk (Parquet under the workspace, keyed by
 checkpoint and dataset) and shared in ``st.cache_resource``, so a second launch skips scoring.
 
 Work that takes a while (generating the embedded test set, decoding, scoring) runs outside any cached
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import threading
 import time
 from collections import OrderedDict
@@ -31,7 +33,8 @@ from ocr_core import workspace
 from ocr_core.analysis import edit_table
 from ocr_core.augment import describe_replay
 from ocr_core.checkpoint import LoadedModel, freeze_for_inference, store_uploaded_checkpoint
-from ocr_core.data.dataset import PlateDataset, decode_listing, skipped_summary
+from ocr_core.data.dataset import PlateDataset, skipped_summary
+from ocr_core.data.image_io import resize_to_input
 from ocr_core.data.sources import Sample, SourceListing, list_source, load_crop, sample_from_filename
 from ocr_core.device import describe_device, pick_device
 from ocr_core.errors import InputError
@@ -44,7 +47,7 @@ from ocr_core.score import (
     predict_images,
     read_cached_frame,
     score_cache_key,
-    score_dataset,
+    score_listing,
     sample_probabilities,
     write_frame_atomic,
 )
@@ -207,12 +210,69 @@ def resolve_dataset(spec: str) -> str:
         return str(ensure(report))
 
 
+class CropsByPath:
+    """The model-input crops of a list of samples, decoded by path when indexed (an int, a slice or an
+    array of rows), so the server holds only the crops a page draws, never a whole decoded dataset.
+
+    The last few hundred single crops are kept (a rerun draws the same ones again). A file that broke
+    after scoring reads as a grey crop rather than failing the page.
+    """
+
+    KEPT = 256
+
+    def __init__(self, samples: list[Sample], input_size: tuple[int, int]) -> None:
+        self.samples = samples
+        self.input_size = tuple(input_size)
+        self._kept: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        """(N, H, W, 3), like the array of a decoded dataset."""
+        return (len(self.samples), *self.input_size, 3)
+
+    def _one(self, row: int) -> np.ndarray:
+        with self._lock:
+            if row in self._kept:
+                self._kept.move_to_end(row)
+                return self._kept[row]
+        height, width = self.input_size
+        try:
+            crop = resize_to_input(load_crop(self.samples[row]), height, width)
+        except InputError:
+            crop = np.full((height, width, 3), 200, np.uint8)
+        with self._lock:
+            self._kept[row] = crop
+            while len(self._kept) > self.KEPT:
+                self._kept.popitem(last=False)
+        return crop
+
+    def __getitem__(self, index: Any) -> np.ndarray:
+        if isinstance(index, (int, np.integer)):
+            return self._one(int(index) % len(self.samples))
+        rows = np.arange(len(self.samples))[index]
+        if not len(rows):
+            return np.zeros((0, *self.input_size, 3), np.uint8)
+        return np.stack([self._one(int(i)) for i in rows])
+
+
+def _lazy_dataset(listing: SourceListing, input_size: tuple[int, int]) -> PlateDataset:
+    # original_sizes is unknown until a crop is decoded; the score frame carries each crop's height and width.
+    return PlateDataset(listing.spec, listing.kind, listing.samples,
+                        CropsByPath(listing.samples, input_size),  # type: ignore[arg-type]
+                        np.zeros((len(listing.samples), 2), np.int32), list(listing.skipped))
+
+
 def dataset(spec: str, input_size: tuple[int, int]) -> PlateDataset:
-    """A decoded dataset (kept in memory, shared by sessions; a changed folder or manifest is read again).
+    """A dataset's listing with its crops read by path on demand (shared by sessions; a changed folder or
+    manifest is listed again).
 
     Raises:
-        InputError: the path is outside the data roots, missing, of an unknown kind, or holds no decodable
-            labelled image.
+        InputError: the path is outside the data roots, missing, of an unknown kind, or lists no labelled
+            image.
     """
     path = confine(resolve_dataset(spec), "dataset path")
     if not path.exists():
@@ -223,9 +283,8 @@ def dataset(spec: str, input_size: tuple[int, int]) -> PlateDataset:
     store = _dataset_store()
     found = store.get(key)
     if found is None:
-        with _lock(f"dataset:{key}"), progress_bar(f"Decoding {path.name}") as report:
-            found = store.get(key) or decode_listing(confine_listing(list_source(path)), input_size,
-                                                     progress=report)
+        with _lock(f"dataset:{key}"):
+            found = store.get(key) or _lazy_dataset(confine_listing(list_source(path)), input_size)
         store.put(key, found)
     return found
 
@@ -255,26 +314,47 @@ def _own_paths(frame: pd.DataFrame, data: PlateDataset) -> pd.DataFrame:
     return frame
 
 
-def score_frame(checkpoint: str, loaded: LoadedModel, data: PlateDataset) -> tuple[str, pd.DataFrame]:
-    """The cache key and score frame of a checkpoint on a dataset: read from disk, or scored with progress."""
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _aligned(key: str, _data: PlateDataset, _paths: tuple[str, ...] | None) -> PlateDataset:  # noqa: ARG001
+    # Files that could not be decoded have no row; the frame numbers its rows 0..n-1 over the rest.
+    kept = {p: i for i, p in enumerate(_paths or ())}
+    rows = [i for i, s in enumerate(_data.samples) if s.path in kept]
+    samples = [_data.samples[i] for i in rows]
+    skipped = list(_data.skipped) + [(s.path, "not a decodable image") for s in _data.samples if s.path not in kept]
+    input_size = getattr(_data.images, "input_size", _data.images.shape[1:3])
+    return PlateDataset(_data.spec, _data.kind, samples, CropsByPath(samples, input_size),  # type: ignore[arg-type]
+                        _data.original_sizes[rows], skipped)
+
+
+def _matching(key: str, frame: pd.DataFrame, data: PlateDataset) -> PlateDataset:
+    # The dataset whose rows are the frame's: the listing itself unless scoring skipped files.
+    if len(frame) == len(data):
+        return data
+    return _aligned(key, data, tuple(frame["path"].astype(str)))
+
+
+def score_frame(checkpoint: str, loaded: LoadedModel, data: PlateDataset
+                ) -> tuple[str, pd.DataFrame, PlateDataset]:
+    """The cache key, score frame and matching dataset (without the files that could not be decoded) of a
+    checkpoint on a dataset: read from disk, or scored with progress, a chunk of crops at a time."""
     stat = Path(checkpoint).stat()
     key = _score_key(str(Path(checkpoint).resolve()), stat.st_mtime_ns, data, data.fingerprint())
     path = workspace.scores_dir() / f"{key}.parquet"
-    if path.is_file():
-        frame = _read_frame(str(path), path.stat().st_mtime_ns)
-        if frame is not None:
-            return key, _own_paths(frame, data)
-    with _lock(f"score:{key}"):
-        if not path.is_file():
-            with progress_bar(f"Scoring {len(data):,} plates with {Path(checkpoint).name}") as report:
-                with torch.inference_mode():
-                    frame = score_dataset(loaded, data, device=current_device(), progress=report)
-            meta = {"checkpoint": str(checkpoint), "dataset": data.spec, "n": len(frame)}
-            write_frame_atomic(frame, path, meta=meta)
-    frame = _read_frame(str(path), path.stat().st_mtime_ns)
+    frame = _read_frame(str(path), path.stat().st_mtime_ns) if path.is_file() else None
     if frame is None:
-        raise InputError(f"the score cache {path} could not be read back; delete it and reload the page")
-    return key, _own_paths(frame, data)
+        with _lock(f"score:{key}"):
+            if not path.is_file():
+                listing = SourceListing(data.spec, data.kind, data.samples, [])
+                with progress_bar(f"Scoring {len(data):,} plates with {Path(checkpoint).name}") as report:
+                    with torch.inference_mode():
+                        streamed = score_listing(loaded, listing, device=current_device(), progress=report)
+                meta = {"checkpoint": str(checkpoint), "dataset": data.spec, "n": len(streamed.frame)}
+                write_frame_atomic(streamed.frame, path, meta=meta)
+        frame = _read_frame(str(path), path.stat().st_mtime_ns)
+        if frame is None:
+            raise InputError(f"the score cache {path} could not be read back; delete it and reload the page")
+    data = _matching(key, frame, data)
+    return key, _own_paths(frame, data), data
 
 
 @st.cache_data(max_entries=128, show_spinner=False)
@@ -327,7 +407,7 @@ def scored(checkpoint: str, dataset_spec: str) -> Scored:
         return predictions(checkpoint, dataset_spec)
     loaded = model(checkpoint)
     data = dataset(dataset_spec, loaded.input_size)
-    key, frame = score_frame(checkpoint, loaded, data)
+    key, frame, data = score_frame(checkpoint, loaded, data)
     return Scored(checkpoint, loaded, data, frame, edits(key, frame), key)
 
 
@@ -349,11 +429,9 @@ def scored_like(checkpoint: str, a: Scored, dataset_spec: str | None) -> Scored:
     store_key = (a.key, tuple(loaded.input_size))
     data = store.get(store_key)
     if data is None:
-        with _lock(f"dataset:{store_key}"), progress_bar(f"Decoding the {len(listing.samples):,} images") as report:
-            data = store.get(store_key) or decode_listing(confine_listing(listing), loaded.input_size,
-                                                          progress=report)
+        data = _lazy_dataset(confine_listing(listing), loaded.input_size)
         store.put(store_key, data)
-    key, frame = score_frame(checkpoint, loaded, data)
+    key, frame, data = score_frame(checkpoint, loaded, data)
     return Scored(checkpoint, loaded, data, frame, edits(key, frame), key)
 
 
@@ -480,3 +558,85 @@ def augmented_draws(key: str, sample_id: int, settings_json: str, draws: int,  #
     return Draws([preview(r["image"], _scored.loaded.input) for r in results], list(preds), [float(c) for c in confs],
                  [format_draw(describe_replay(r["replay"])) for r in results])
 
+
+
+# ---- train/test leakage (Overview, Compare) ------------------------------------------------------------
+
+LEAKAGE_AUTO_LIMIT = 20_000  # crops (training + test) hashed without asking: about 20 s on one core
+
+
+def _source_stamps(sources: dict) -> tuple[int, ...]:
+    # A folder's mtime changes when files are added or removed, a manifest's when it is edited.
+    specs = [sources.get("data"), *(sources.get("extra_data") or []), sources.get("corrections")]
+    stamps = []
+    for spec in specs:
+        try:
+            stamps.append(Path(str(spec)).stat().st_mtime_ns if spec else 0)
+        except OSError:
+            stamps.append(-1)
+    return tuple(stamps)
+
+
+@st.cache_data(max_entries=16, show_spinner="Listing the checkpoint's training crops…")
+def _training_paths(sources_json: str, stamps: tuple[int, ...]) -> tuple[list[str], tuple[str, ...]]:  # noqa: ARG001
+    from ocr_core.near_duplicates import training_paths
+    from ocr_core.roots import data_roots
+
+    return training_paths(json.loads(sources_json), roots=data_roots())
+
+
+@st.cache_data(max_entries=16, show_spinner="Comparing the test crops with the training crops (dHash)…")
+def _leakage(sources_json: str, stamps: tuple[int, ...], test_fingerprint: str,  # noqa: ARG001
+             _test_paths: tuple[str, ...]) -> Any:
+    from ocr_core.near_duplicates import leakage
+
+    train, unread = _training_paths(sources_json, stamps)
+    return leakage(train, _test_paths, unread=unread)
+
+
+def leakage_ui(scored: Scored, who: str = "this checkpoint", key: str = "leakage") -> None:
+    """Warn when the test crops are the checkpoint's own training data, or (near-)duplicates of its training
+    crops (checkpoints saved by ``train`` record their sources), with the pairs one click away."""
+    if scored.loaded is None:
+        return
+    subject = who[:1].upper() + who[1:]
+    meta = scored.loaded.meta
+    trained_on = meta.get("data_fingerprint") or ""
+    if scored.dataset is not None and trained_on and trained_on == scored.dataset.fingerprint():
+        st.warning(f"{subject} was evaluated on its own training data: this dataset is the one it was trained on "
+                   "(same fingerprint), so these metrics say nothing about plates it has not seen.")
+        return
+    sources = meta.get("training_sources")
+    if not isinstance(sources, dict) or not sources.get("data"):
+        return
+    sources_json = json.dumps(sources, sort_keys=True, ensure_ascii=False)
+    stamps = _source_stamps(sources)
+    train, unread = _training_paths(sources_json, stamps)
+    test_paths = tuple(str(p) for p in scored.frame["path"])
+    fingerprint = scored.dataset.fingerprint() if scored.dataset is not None else scored.key
+    if not train:
+        if unread:
+            st.caption(f"{subject} was trained on {', '.join(unread)}, which is gone or outside the data roots: the "
+                       "test crops could not be checked against its training crops.")
+        return
+    asked = st.session_state.get(f"{key}:asked") == fingerprint
+    if len(train) + len(test_paths) > LEAKAGE_AUTO_LIMIT and not asked:
+        if st.button(f"Check the {len(test_paths):,} test crops against the {len(train):,} training crops of "
+                     f"{who} for duplicates", key=f"{key}:check"):
+            st.session_state[f"{key}:asked"] = fingerprint
+        else:
+            return
+    found = _leakage(sources_json, stamps, fingerprint, test_paths)
+    if not found.leaked:
+        return
+    st.warning(f"{found.leaked:,} of the {found.test_total:,} test crops are (near-)duplicates of training crops of "
+               f"{who} ({found.exact:,} exact copies): its metrics "
+               "here overstate how it reads plates it has not seen.")
+    with st.expander(f"See the {len(found.pairs):,} test/training pairs"):
+        pairs = found.pairs.rename(columns={"a": "test crop", "b": "training crop", "distance": "dHash bits apart"})
+        st.dataframe(pairs, hide_index=True, height=min(300, 38 + 35 * len(pairs)), key=f"{key}:pairs")
+        for row in found.pairs.head(4).itertuples():
+            left, right = st.columns(2)
+            left.image(display_crop(str(row.a), 240), caption=f"test: {Path(str(row.a)).name}")
+            right.image(display_crop(str(row.b), 240),
+                        caption=f"training: {Path(str(row.b)).name} ({'exact copy' if row.exact else f'{row.distance} bits apart'})")

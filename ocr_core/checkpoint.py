@@ -1,7 +1,10 @@
 """Checkpoints: a plain dict of tensors and primitives, saved atomically, loaded with ``weights_only=True``.
 
 Keys: ``format_version, arch, arch_config, head, input, vocab, input_size, state_dict, augment,
-data_fingerprint, metrics, created`` and, for resumable training checkpoints, ``train_state``. ``head``
+data_fingerprint, metrics, created`` and, for resumable training checkpoints, ``train_state``. A checkpoint saved
+by ``train`` also holds ``training_sources`` (optional; older files have none): the resolved training folders or
+manifests, the validation fraction held out of the first, and the training set's fingerprint, so a test set can
+be checked for crops the model was trained on (``ocr_core.near_duplicates.leakage``). ``head``
 (``ocr_core.heads``) and ``input`` (``ocr_core.preprocess.InputSpec``) arrived with format 2; a format-1
 file is upgraded when read (a CTC head over ``vocab``, the architecture's default input settings at
 ``input_size``). ``vocab`` and ``input_size`` stay for readers of format 1. Nothing in a checkpoint needs
@@ -70,11 +73,12 @@ def make_checkpoint(
     metrics: dict[str, float] | None = None,
     train_state: dict[str, Any] | None = None,
     text_format: str | None = None,
+    training_sources: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Assemble the checkpoint dict of a model (weights copied to the CPU).
 
     ``text_format`` (``ocr_core.formats``) is the plate format the model's readings should follow; ``score
-    --format auto`` decodes with it.
+    --format auto`` decodes with it. ``training_sources`` (see the module doc) is kept as given.
 
     A ``Vocab`` stands for a CTC head over it, and a ``(height, width)`` for the architecture's default
     input settings at that size.
@@ -100,6 +104,8 @@ def make_checkpoint(
     }
     if text_format:
         checkpoint["text_format"] = text_format
+    if training_sources is not None:
+        checkpoint["training_sources"] = training_sources
     if train_state is not None:
         checkpoint["train_state"] = train_state
     return checkpoint

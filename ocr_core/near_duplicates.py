@@ -100,3 +100,85 @@ def near_pairs(first: Fingerprints, second: Fingerprints | None = None,
         "exact": [first.sha1[i] == other.sha1[j] and first.sha1[i] != "" for i, j in zip(left[keep], right[keep])],
     })
     return table.sort_values(["distance", "a", "b"], kind="stable").reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class Leakage:
+    """Test crops that are (near-)duplicates of crops a checkpoint was trained on.
+
+    ``pairs``: columns ``a`` (test path), ``b`` (training path), ``distance``, ``exact`` (see
+    :func:`near_pairs`). ``leaked`` and ``exact`` count distinct test crops (one test crop may match several
+    training crops); ``unread`` names training sources that were not compared (gone, or outside the data roots).
+    """
+
+    pairs: pd.DataFrame
+    test_total: int
+    train_total: int
+    leaked: int
+    exact: int
+    unread: tuple[str, ...] = ()
+
+
+def training_paths(sources: dict, roots: Sequence[Path] | None = None) -> tuple[list[str], tuple[str, ...]]:
+    """The image paths a checkpoint's ``training_sources`` (``ocr_core.train.training_sources``) trained on,
+    without the validation hold-out and the samples its corrections marked invalid, and the sources that
+    were not read: gone, or (given ``roots``, ``ocr_core.roots``) outside the roots, as are their files.
+
+    Raises:
+        InputError: ``sources`` is not a training-sources record.
+    """
+    from ocr_core.corrections import apply_to_listing, load_corrections
+    from ocr_core.data.sources import list_source, split_by_hash
+    from ocr_core.roots import is_inside
+
+    try:
+        first, extra = str(sources["data"]), [str(s) for s in sources.get("extra_data") or []]
+        val_split = float(sources.get("val_split") or 0.0)
+        corrections = sources.get("corrections")
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise InputError("the checkpoint's training sources are not a record of folders or manifests") from None
+
+    def allowed(path: str) -> bool:
+        return roots is None or is_inside(path, roots)
+
+    paths: list[str] = []
+    unread: list[str] = []
+    for index, spec in enumerate([first, *extra]):
+        if not allowed(spec) or not Path(spec).exists():
+            unread.append(spec)
+            continue
+        try:
+            listing = list_source(spec)
+        except InputError:
+            unread.append(spec)
+            continue
+        if index == 0:
+            if corrections and allowed(str(corrections)) and Path(str(corrections)).is_file():
+                try:
+                    listing = apply_to_listing(listing, load_corrections(str(corrections)))
+                except InputError:
+                    pass  # a damaged corrections file: compare against every listed crop (an upper bound)
+            if val_split > 0:
+                keep, _ = split_by_hash(listing.samples, val_split)
+                listing = type(listing)(listing.spec, listing.kind, [listing.samples[i] for i in keep])
+        paths += [sample.path for sample in listing.samples if allowed(sample.path)]
+    return paths, tuple(unread)
+
+
+def leakage(train_paths: Sequence[str], test_paths: Sequence[str], max_distance: int = DEFAULT_MAX_DISTANCE,
+            unread: Sequence[str] = (), progress: ProgressFn | None = None) -> Leakage:
+    """Which of ``test_paths`` are exact or near duplicates of ``train_paths`` (see :func:`near_pairs`).
+
+    ``progress`` is called with (images hashed, images to hash) over both sets.
+    """
+    total = len(train_paths) + len(test_paths)
+
+    def offset(base: int) -> ProgressFn | None:
+        return None if progress is None else (lambda done, _n: progress(base + done, total))
+
+    test = fingerprints(list(test_paths), offset(0))
+    train = fingerprints(list(train_paths), offset(len(test_paths)))
+    pairs = near_pairs(test, train, max_distance)
+    exact = pairs.loc[pairs["exact"].astype(bool), "a"].nunique() if len(pairs) else 0
+    return Leakage(pairs, len(test_paths), len(train_paths), int(pairs["a"].nunique()) if len(pairs) else 0,
+                   int(exact), tuple(unread))

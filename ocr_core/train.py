@@ -197,6 +197,17 @@ def _set_seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def training_sources(opts: TrainOptions, fingerprint: str) -> dict[str, Any]:
+    """What a run trains on, for its checkpoints: resolved sources, the fraction of ``data`` held out for
+    validation (``split_by_hash``; 0 with ``--val``), the corrections file and the training set's fingerprint."""
+    def resolved(spec: str) -> str:
+        return str(Path(spec).expanduser().resolve())
+
+    return {"data": resolved(opts.data), "val_split": 0.0 if opts.val else float(opts.val_split or 0.0),
+            "extra_data": [resolved(spec) for spec in opts.extra_data],
+            "corrections": resolved(opts.corrections) if opts.corrections else None, "fingerprint": fingerprint}
+
+
 def _load_splits(opts: TrainOptions, input_size: tuple[int, int],
                  report: ProgressWriter | None = None) -> tuple[PlateDataset, PlateDataset | None]:
     bar = tqdm(total=0, desc="decode", unit="img", leave=False, dynamic_ncols=True, disable=None)
@@ -330,6 +341,7 @@ class _Run:
     augment: dict[str, Any] | None
     fingerprint: str
     report: Callable[..., None]
+    sources: dict[str, Any] | None = None
     start_epoch: int = 0
     best_accuracy: float = -1.0
     best_loss: float = math.inf
@@ -403,7 +415,7 @@ def _setup(opts: TrainOptions, out: Path, state: dict[str, Any] | None, world: W
     run = _Run(opts, out, world, device, arch, config, head, input_spec, model, net, loader, sampler, val_set,
                optimizer, scheduler, torch.amp.GradScaler(device.type, enabled=uses_amp(device)),
                augment_lib.pipeline_to_dict(pipeline) if pipeline is not None else None,
-               train_set.fingerprint(), report)
+               train_set.fingerprint(), report, sources=training_sources(opts, train_set.fingerprint()))
     if state is not None:
         optimizer.load_state_dict(state["optimizer"])
         scheduler_state = dict(state["scheduler"])
@@ -461,7 +473,7 @@ def _checkpoint(run: _Run, metrics: dict[str, float], epoch_done: int) -> dict[s
         "optimizer": run.optimizer.state_dict(), "scheduler": run.scheduler.state_dict(),
     }
     return make_checkpoint(run.net, run.arch, run.config, run.head, run.input_spec, run.augment, run.fingerprint,
-                           metrics, train_state, run.opts.text_format)
+                           metrics, train_state, run.opts.text_format, run.sources)
 
 
 def _save(run: _Run, row: dict[str, Any], metrics: dict[str, float]) -> None:

@@ -118,6 +118,8 @@ def main() -> None:
         st.error(str(exc))
         return
     headline_ui(a, b)
+    loaders.leakage_ui(a, "checkpoint A", key="compare_leakage_a")
+    loaders.leakage_ui(b, "checkpoint B", key="compare_leakage_b")
     joined = compare_frames(a.frame, b.frame)
     changes_ui(a, joined)
     st.divider()

@@ -188,6 +188,7 @@ def main() -> None:
     source = f"{scored.loaded.arch} checkpoint" if scored.loaded is not None else "Predictions file"
     st.caption(f"{source} `{scored.checkpoint}` on "
                f"{loaders.dataset_label(selection.dataset or '')} ({len(scored.frame):,} samples)")
+    loaders.leakage_ui(scored, key="overview_leakage")
     metrics_ui(scored)
     report_ui(scored, loaders.dataset_label(selection.dataset or ""))
     format_ui(scored)
