@@ -2,11 +2,16 @@
 
 One row per sample. Whatever produced the readings (a PlateLens checkpoint, an ONNX model, another OCR
 system's predictions file), the frame is built here, by ``build_frame``, from a plain table with
-``path``, ``label`` and ``pred`` (and optionally ``confidence``, ``loss`` and any attributes). Analysis
+``path``, ``label`` and ``pred`` (and optionally ``confidence``, ``loss``, ``label_issue`` and any
+attributes). Analysis
 and the dashboard need a frame, never a model, and read images by ``path`` when they draw one.
 
 ``SCHEMA_VERSION`` changes whenever a column is added, removed or changes meaning; score caches are keyed
-by it, so a new column never serves an old cache.
+by it, so a new column never serves an old cache. Frames written under an older version (Parquet caches,
+score parts, a frame passed as a predictions file) still load: ``upgrade_frame`` adds the columns they
+lack, unknown (NaN).
+
+Versions: 2 -> 3 added ``label_issue``.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from rapidfuzz.distance import Levenshtein
 
 from ocr_core.vocab import Vocab
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -42,19 +47,26 @@ COLUMNS: dict[str, Column] = {
     "confidence": Column("float64", "probability of the reading under the model, 0..1; NaN when unknown"),
     "loss": Column("float32", "negative log-likelihood of the label under the model; NaN when unknown "
                               "or when the model cannot represent the label"),
+    "label_issue": Column("float32", "how much more likely the reading is than the label under the model: "
+                                     "loss of the label minus loss of the reading (nats); 0 when they are "
+                                     "equal, high when the label looks wrong; NaN when unknown"),
     "oov": Column("bool", "the label has characters outside the model's vocabulary (False when unknown)"),
     "label_len": Column("int32", "characters in the label"),
     "pred_len": Column("int32", "characters in the reading"),
     "province": Column("object", "the label's first character (the province glyph of a CCPD plate)"),
 }
 INPUT_COLUMNS = ("path", "label", "pred")
+# Model figures a predictions table may carry (NaN when absent), with their dtypes.
+OPTIONAL_INPUTS = {"confidence": np.float64, "loss": np.float32, "label_issue": np.float32}
+# Columns added after version 2, each unknown (NaN) in a frame written before it.
+ADDED_COLUMNS = {"label_issue": ("loss", np.float32)}
 
 
 def build_frame(predictions: pd.DataFrame, vocab: Vocab | None = None) -> pd.DataFrame:
     """The complete score frame of a predictions table (see the module doc and ``COLUMNS``).
 
-    ``predictions`` needs ``path``, ``label`` and ``pred``; ``confidence`` and ``loss`` are optional (NaN
-    when absent); every other column is kept as an attribute, after the core columns. With ``vocab`` the
+    ``predictions`` needs ``path``, ``label`` and ``pred``; ``confidence``, ``loss`` and ``label_issue``
+    are optional (NaN when absent); every other column is kept as an attribute, after the core columns. With ``vocab`` the
     ``oov`` column marks labels it cannot spell.
 
     Raises:
@@ -78,6 +90,7 @@ def build_frame(predictions: pd.DataFrame, vocab: Vocab | None = None) -> pd.Dat
         "edit_distance": distance,
         "confidence": _optional(predictions, "confidence", np.float64),
         "loss": _optional(predictions, "loss", np.float32),
+        "label_issue": _optional(predictions, "label_issue", np.float32),
         "oov": [bool(vocab.unknown_chars(t)) for t in labels] if vocab is not None else np.zeros(n, bool),
         "label_len": label_len,
         "pred_len": np.fromiter((len(t) for t in preds), np.int32, n),
@@ -93,6 +106,20 @@ def _optional(table: pd.DataFrame, column: str, dtype: type) -> np.ndarray:
     if column not in table.columns:
         return np.full(len(table), np.nan, dtype)
     return pd.to_numeric(table[column], errors="coerce").to_numpy(dtype=dtype, na_value=np.nan)
+
+
+def upgrade_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with the core columns added since it was written (``ADDED_COLUMNS``), NaN, each after the
+    column it follows; the frame itself when it lacks none."""
+    missing = [c for c in ADDED_COLUMNS if c not in frame.columns]
+    if not missing:
+        return frame
+    frame = frame.copy()
+    for column in missing:
+        after, dtype = ADDED_COLUMNS[column]
+        where = frame.columns.get_loc(after) + 1 if after in frame.columns else len(frame.columns)
+        frame.insert(where, column, np.full(len(frame), np.nan, dtype))
+    return frame
 
 
 def check_frame(frame: pd.DataFrame) -> list[str]:

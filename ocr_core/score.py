@@ -2,15 +2,19 @@
 
 Columns of the score frame:
     ``sample`` (row id), ``path``, ``label``, ``pred``, ``correct``, ``cer``, ``edit_distance``,
-    ``confidence``, ``loss``, ``oov``, ``label_len``, ``pred_len``, ``province`` (first label character),
+    ``confidence``, ``loss``, ``label_issue``, ``oov``, ``label_len``, ``pred_len``, ``province`` (first label character),
     then the dataset's attributes (``source``, ``height``, ``width``, CCPD ``brightness``/``blur`` ...).
 
 ``confidence`` and ``loss`` are defined by the model's head (``ocr_core.heads``) and mean the same for
 every head: the probability of the returned reading, and the negative log-likelihood of the label
 (characters outside the vocabulary dropped; NaN where the head cannot represent the label). A
 confidence of 1.0 means every step or position was certain; it drops wherever two readings compete,
-which is what makes "confident but wrong" a good label-error signal. ``oov`` marks labels with
-characters outside the model's vocabulary.
+which is what makes "confident but wrong" a good label-error signal. ``label_issue`` is the sharper one:
+the loss of the label minus the loss of the reading (both negative log-likelihoods under the same
+outputs, so it is log p(reading) - log p(label)): 0 when they agree, above 0 by how many nats the model
+prefers its reading to the label (a wrong label the model reads confidently scores high), below 0 where
+the label is more likely than the returned reading (greedy decoding is not the most probable text).
+``oov`` marks labels with characters outside the model's vocabulary.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from ocr_core.data.sources import SourceListing
 from ocr_core.device import default_batch_size, uses_amp
 from ocr_core.errors import InputError
 from ocr_core.formats import compile_format
-from ocr_core.frame import SCHEMA_VERSION, build_frame
+from ocr_core.frame import SCHEMA_VERSION, build_frame, upgrade_frame
 from ocr_core.heads import Head
 from ocr_core.preprocess import InputSpec, to_model_input
 from ocr_core.vocab import Vocab
@@ -44,11 +48,13 @@ ProgressFn = Callable[[int, int], None]
 
 @dataclass
 class BatchOutput:
-    """Readings of a batch with their confidence and, when labels were given, per-sample losses."""
+    """Readings of a batch with their confidence and, when labels were given, per-sample losses and
+    label-issue scores (NaN otherwise)."""
 
     preds: list[str]
     confidence: np.ndarray
     loss: np.ndarray
+    label_issue: np.ndarray
 
 
 @torch.inference_mode()
@@ -67,8 +73,36 @@ def run_batch(model: nn.Module, head: Head, spec: InputSpec, images: np.ndarray,
         preds, confidence = head.decode_constrained(log_probs, compile_format(text_format))
     else:
         preds, confidence = head.decode(log_probs)
-    loss = head.sample_losses(log_probs, labels) if labels is not None else np.full(len(preds), np.nan, np.float32)
-    return BatchOutput(preds, confidence, loss)
+    if labels is None:
+        unknown = np.full(len(preds), np.nan, np.float32)
+        return BatchOutput(preds, confidence, unknown, unknown.copy())
+    loss = head.sample_losses(log_probs, labels)
+    return BatchOutput(preds, confidence, loss, label_issue(head, log_probs, labels, preds, loss))
+
+
+def label_issue(head: Head, log_probs: torch.Tensor, labels: Sequence[str], preds: Sequence[str],
+                loss: np.ndarray | None = None) -> np.ndarray:
+    """Per-sample label-issue score: loss of the label minus loss of the reading under ``log_probs``.
+
+    Both losses come from ``head.sample_losses`` on the same outputs, so the score is the log of how many
+    times more probable the model finds its reading than the label: 0 where they are the same text, high
+    where the label looks wrong. The readings may come from any decoder (greedy, constrained, beam): the
+    score is taken for the text returned. NaN where either loss is unknown (a label or reading the head
+    cannot represent). ``loss`` is the labels' loss when already computed.
+    """
+    label_loss = head.sample_losses(log_probs, labels) if loss is None else np.asarray(loss, np.float32)
+    same = np.array([a == b for a, b in zip(labels, preds)], bool)
+    pred_loss = np.zeros(len(preds), np.float32)
+    if (~same).any():
+        pick = np.flatnonzero(~same)
+        pred_loss[pick] = head.sample_losses(log_probs[torch.as_tensor(pick, device=log_probs.device)],
+                                             [preds[i] for i in pick])
+    score = (label_loss - pred_loss).astype(np.float32)
+    # The same text has the same loss: exactly 0, also where the head cannot represent it (then NaN).
+    score[same] = np.where(np.isnan(label_loss[same]), np.nan, 0.0)
+    vocab = head.vocab
+    score[[bool(vocab.unknown_chars(t)) for t in labels]] = np.nan
+    return score
 
 
 def predict_images(loaded: LoadedModel, images: np.ndarray, device: torch.device | None = None,
@@ -104,6 +138,7 @@ def score_dataset(
     preds: list[str] = []
     confidence = np.zeros(n, np.float64)
     loss = np.zeros(n, np.float32)
+    issue = np.zeros(n, np.float32)
     for start in range(0, n, batch_size):
         stop = min(start + batch_size, n)
         out = run_batch(loaded.model, loaded.head, loaded.input, dataset.images[start:stop], device,
@@ -111,9 +146,10 @@ def score_dataset(
         preds += out.preds
         confidence[start:stop] = out.confidence
         loss[start:stop] = out.loss
+        issue[start:stop] = out.label_issue
         if progress is not None:
             progress(stop, n)
-    return build_score_frame(dataset, preds, confidence, loss, loaded.vocab)
+    return build_score_frame(dataset, preds, confidence, loss, loaded.vocab, issue)
 
 
 STREAM_CHUNK = 4096  # crops decoded and scored at a time: 48 MiB of 32x128 RGB crops
@@ -206,12 +242,15 @@ def _empty_frame() -> pd.DataFrame:
 
 
 def build_score_frame(dataset: PlateDataset, preds: Sequence[str], confidence: np.ndarray,
-                      loss: np.ndarray, vocab: Vocab) -> pd.DataFrame:
-    """The score frame of a model's readings of ``dataset`` (through ``ocr_core.frame.build_frame``)."""
+                      loss: np.ndarray, vocab: Vocab, label_issue: np.ndarray | None = None) -> pd.DataFrame:
+    """The score frame of a model's readings of ``dataset`` (through ``ocr_core.frame.build_frame``);
+    ``label_issue`` NaN when not given."""
     table = dataset.attributes()
     table.insert(2, "pred", list(preds))
     table.insert(3, "confidence", np.asarray(confidence, np.float64))
     table.insert(4, "loss", np.asarray(loss, np.float32))
+    if label_issue is not None:
+        table.insert(5, "label_issue", np.asarray(label_issue, np.float32))
     return build_frame(table, vocab)
 
 
@@ -340,10 +379,14 @@ def merge_score_parts(folder: str | Path) -> pd.DataFrame:
 
 
 def read_cached_frame(path: Path) -> pd.DataFrame | None:
-    """A cached score frame, or None when it is absent or unreadable (then it is rescored)."""
+    """A cached score frame, or None when it is absent or unreadable (then it is rescored).
+
+    A frame written under an older schema gets the columns added since, unknown (``upgrade_frame``).
+    """
     if not path.is_file():
         return None
     try:
-        return pd.read_parquet(path)
+        frame = pd.read_parquet(path)
     except Exception:  # noqa: BLE001 - any damage to a cache file just means "score again"
         return None
+    return upgrade_frame(frame) if "sample" in frame.columns and "loss" in frame.columns else frame
