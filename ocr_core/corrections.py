@@ -2,16 +2,23 @@
 
 A corrections file is JSON Lines, one decision per line, appended (never rewritten), the last decision
 for a file winning: ``{"file": PATH, "action": "relabel", "text": "皖A12345"}``, ``{"file": ..., "action":
-"invalid"}`` (a sign, a mirrored or unreadable crop: the sample drops out) or ``{"file": ..., "action":
-"unsure"}`` (noted, nothing changes). ``apply_to_listing`` changes what ``score`` and ``train`` read, so the
+"invalid"}`` (a sign, a mirrored or unreadable crop: the sample drops out), ``{"file": ..., "action":
+"unsure"}`` (noted, nothing changes) or ``{"file": ..., "action": "keep"}`` (reviewed: the label is right,
+nothing changes). ``apply_to_listing`` changes what ``score`` and ``train`` read, so the
 dataset fingerprint changes with it; ``apply_to_frame`` re-labels a score frame without re-scoring (the
 readings do not depend on the label).
+
+The dashboard keeps one corrections file per dataset in the workspace (``corrections_path``) and walks
+the samples most likely mislabelled first (``review_queue``: by label-issue score, then confidence).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
+import unicodedata
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -20,9 +27,10 @@ import pandas as pd
 from ocr_core.atomic import atomic_path
 from ocr_core.data.sources import SourceListing
 from ocr_core.errors import InputError
-from ocr_core.frame import INPUT_COLUMNS, COLUMNS, build_frame
+from ocr_core.frame import COLUMNS, INPUT_COLUMNS, OPTIONAL_INPUTS, build_frame
 
-ACTIONS = ("relabel", "invalid", "unsure")
+ACTIONS = ("relabel", "invalid", "unsure", "keep")
+MAX_LABEL_CHARS = 64
 
 
 @dataclass(frozen=True)
@@ -47,10 +55,9 @@ def append_correction(path: str | Path, correction: Correction) -> None:
     """
     if correction.action not in ACTIONS:
         raise InputError(f"unknown correction {correction.action!r}; choose one of {', '.join(ACTIONS)}")
-    if correction.action == "relabel" and not correction.text.strip():
-        raise InputError(f"a corrected label for {correction.file} needs its text")
+    text = clean_label(correction.text, Path(correction.file).name) if correction.action == "relabel" else ""
     line = json.dumps({"file": _key(correction.file), "action": correction.action,
-                       "text": correction.text.strip()}, ensure_ascii=False) + "\n"
+                       "text": text}, ensure_ascii=False) + "\n"
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
@@ -77,12 +84,81 @@ def load_corrections(path: str | Path) -> dict[str, Correction]:
             correction = Correction(str(entry["file"]), str(entry["action"]), str(entry.get("text", "")))
         except (ValueError, KeyError, TypeError):
             raise InputError(f"corrections file {path}, line {number}, is not a decision "
-                             '({"file": ..., "action": "relabel|invalid|unsure", "text": ...}); fix or remove it'
+                             '({"file": ..., "action": "relabel|invalid|unsure|keep", "text": ...}); fix or remove it'
                              ) from None
         if correction.action not in ACTIONS:
             raise InputError(f"corrections file {path}, line {number}: unknown action {correction.action!r}")
         decisions[_key(correction.file)] = correction
     return decisions
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def clean_label(text: str, what: str = "the sample") -> str:
+    """A corrected label as it is stored: trimmed, Unicode NFC (a glyph typed two ways is one label).
+
+    Raises:
+        InputError: empty, longer than ``MAX_LABEL_CHARS``, or holding a line break or control character.
+    """
+    cleaned = unicodedata.normalize("NFC", str(text).strip())
+    if not cleaned:
+        raise InputError(f"a corrected label for {what} needs its text; type the text the image shows")
+    if _CONTROL.search(cleaned):
+        raise InputError(f"the corrected label for {what} holds a line break or control character; "
+                         "type the text on one line")
+    if len(cleaned) > MAX_LABEL_CHARS:
+        raise InputError(f"the corrected label for {what} has {len(cleaned)} characters; "
+                         f"a label has at most {MAX_LABEL_CHARS}")
+    return cleaned
+
+
+def corrections_path(dataset: str | Path, root: Path | None = None) -> Path:
+    """The corrections file of a dataset (folder, manifest or predictions file) in the workspace.
+
+    One file per dataset, named by the dataset and a hash of its resolved path, in ``corrections/`` of the
+    workspace (``root``, default ``ocr_core.workspace.workspace_dir()``) beside ``scores/``: the decisions
+    are about the images, so every checkpoint scored on the dataset shares them.
+    """
+    if root is None:
+        from ocr_core.workspace import workspace_dir
+
+        root = workspace_dir()
+    resolved = Path(dataset).expanduser().resolve()
+    name = re.sub(r"[^\w.-]+", "_", resolved.stem or "dataset")[:40]
+    digest = hashlib.sha1(str(resolved).encode()).hexdigest()[:12]
+    return root / "corrections" / f"{name}-{digest}.jsonl"
+
+
+def decision_of(decisions: dict[str, Correction], path: str | Path) -> Correction | None:
+    """The current decision about the image at ``path``, or None."""
+    return decisions.get(_key(path))
+
+
+def review_queue(frame: pd.DataFrame) -> pd.DataFrame:
+    """The wrong samples of a score frame, the most likely mislabelled first.
+
+    Ordered by label-issue score (highest first; unknown scores last), then by confidence (a confident
+    wrong reading is the next best sign of a wrong label), then by sample id.
+    """
+    return rank_by_label_issue(frame.loc[~frame["correct"].astype(bool)])
+
+
+def rank_by_label_issue(frame: pd.DataFrame, minimum: float | None = None) -> pd.DataFrame:
+    """Rows ordered by label-issue score, highest first (unknown last; ties: most confident first), keeping
+    only those scoring at least ``minimum`` when it is given."""
+    issue = frame["label_issue"].astype("float64")
+    if minimum is not None:
+        frame, issue = frame.loc[issue >= minimum], issue[issue >= minimum]
+    order = pd.DataFrame({"unknown": issue.isna(), "issue": -issue.fillna(0.0),
+                          "confidence": -frame["confidence"].astype("float64").fillna(-1.0),
+                          "sample": frame["sample"]}, index=frame.index)
+    return frame.loc[order.sort_values(["unknown", "issue", "confidence", "sample"], kind="stable").index]
+
+
+def reviewed_paths(queue: pd.DataFrame, decisions: dict[str, Correction]) -> list[bool]:
+    """Per row of ``queue``: whether its image already has a decision."""
+    return [_key(p) in decisions for p in queue["path"]]
 
 
 def apply_to_listing(listing: SourceListing, decisions: dict[str, Correction]) -> SourceListing:
@@ -92,7 +168,7 @@ def apply_to_listing(listing: SourceListing, decisions: dict[str, Correction]) -
     samples, skipped = [], list(listing.skipped)
     for sample in listing.samples:
         decision = decisions.get(_key(sample.path))
-        if decision is None or decision.action == "unsure":
+        if decision is None or decision.action in ("unsure", "keep"):
             samples.append(sample)
         elif decision.action == "relabel":
             samples.append(replace(sample, label=decision.text))
@@ -113,10 +189,11 @@ def apply_to_frame(frame: pd.DataFrame, decisions: dict[str, Correction]) -> pd.
         relabel = decision is not None and decision.action == "relabel"
         labels.append(decision.text if relabel else label)
         changed.append(relabel)
-    # The loss was the old label's; the new one's is known only by scoring again.
-    loss = frame["loss"].where(~pd.Series(changed, index=frame.index))
-    table = frame.assign(label=labels, loss=loss)[keep]
-    extra = [c for c in table.columns if c not in COLUMNS or c in INPUT_COLUMNS or c in ("confidence", "loss")]
+    # The loss and the label-issue score were the old label's; the new one's are known only by scoring again.
+    unchanged = ~pd.Series(changed, index=frame.index)
+    table = frame.assign(label=labels, **{c: frame[c].where(unchanged) for c in ("loss", "label_issue")
+                                          if c in frame.columns})[keep]
+    extra = [c for c in table.columns if c not in COLUMNS or c in INPUT_COLUMNS or c in OPTIONAL_INPUTS]
     rebuilt = build_frame(table[extra].reset_index(drop=True))
     # oov is the model's verdict on the original label; a corrected one is judged again only by re-scoring.
     rebuilt["oov"] = table["oov"].to_numpy()
