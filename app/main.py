@@ -27,12 +27,14 @@ import choices
 PAGES = [
     ("../pages/overview.py", "Overview", "Overview"),
     ("../pages/worst.py", "Worst predictions", "Worst predictions"),
+    ("../pages/review.py", "Review labels", "Label review queue"),
     ("../pages/confusions.py", "Confusions", "Confusions"),
     ("../pages/slices.py", "Worst slices", "Worst slices"),
     ("../pages/error_map.py", "Error map", "Error map"),
     ("../pages/augmentations.py", "Augmentations", "Augmentation lab"),
     ("../pages/train.py", "Train", "Train"),
     ("../pages/compare.py", "Compare", "Compare checkpoints"),
+    ("../pages/robustness.py", "Robustness", "Robustness curves"),
 ]
 APP_ICON = "🚗"  # the favicon: an emoji becomes an inline SVG (a data: URL), nothing is fetched
 # The browser refuses larger files before the app sees them; keep it equal to server.maxUploadSize in

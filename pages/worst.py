@@ -1,4 +1,5 @@
-"""Worst predictions: a filtered, paged gallery of the samples ranked by CER, and a detail view of one."""
+"""Worst predictions: a filtered, paged gallery of the samples ranked by CER (or by label-issue score), with
+correction buttons on every card, and a detail view of one."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from ocr_core.analysis import ERROR_TYPES, filter_frame, is_plate_domain, rank_worst, top_confusions
+from ocr_core.corrections import decision_of, rank_by_label_issue
 from ocr_core.heads import BLANK_GLYPH
 from ocr_core.score import telling_columns
 
@@ -20,6 +22,7 @@ import widgets
 DETAIL_KEY = "worst_detail"
 OPEN_KEY = "worst_detail_open"
 PAGE_KEY = "worst_page"
+ORDERS = {"cer": "Worst CER first", "label_issue": "Highest label-issue score first"}
 
 
 def filters_ui(scored: loaders.Scored) -> dict:
@@ -51,7 +54,7 @@ def filters_ui(scored: loaders.Scored) -> dict:
             confident = st.toggle("Confident but wrong (label-error candidates)", key="worst_confident")
             threshold = st.slider("…with confidence at least", 0.5, 1.0, 0.9, step=0.01,
                                   key="worst_threshold", disabled=not confident)
-        row = st.columns([2, 2, 4])
+        row = st.columns([2, 2, 2, 2])
         doubled = row[0].selectbox("Doubled characters", ["any", "with", "without"], key="worst_doubled",
                                    help="labels with adjacent repeated characters (ff, nn …)")
         steps = scored.loaded.meta.get("time_steps") if scored.loaded is not None else None
@@ -60,7 +63,19 @@ def filters_ui(scored: loaders.Scored) -> dict:
             with row[1]:
                 beyond = st.toggle(f"Needs more than the model's {steps} time steps", key="worst_beyond_steps",
                                    help="length plus one step per doubled character: such labels can never be read")
+        scored_issues = bool(frame["label_issue"].notna().any())
+        why = None if scored_issues else "a predictions file has no label-issue scores (they need the model)"
+        with row[2]:
+            issue_only = st.toggle("Likely label errors only", key="worst_issue", disabled=not scored_issues,
+                                   help=why or "label-issue score: loss of the label minus loss of the reading, "
+                                               "how many nats more likely the model finds its reading")
+            minimum = st.number_input("…label-issue score at least", value=2.0, step=0.5, key="worst_issue_min",
+                                      disabled=not (scored_issues and issue_only))
+        order = row[3].selectbox("Order", list(ORDERS), format_func=ORDERS.get, key="worst_order",
+                                 disabled=not scored_issues, help=why)
     return {
+        "label_issue_min": float(minimum) if issue_only and scored_issues else None,
+        "order": order if scored_issues else "cer",
         "doubled": doubled, "beyond_steps": steps if beyond else None,
         "provinces": provinces, "lengths": lengths, "error_types": error_types,
         "confusion": pair_labels.get(confusion) if confusion else None,
@@ -155,12 +170,29 @@ def detail_ui(scored: loaders.Scored, rows: pd.DataFrame) -> None:
         st.image(loaders.display_crop(str(row["path"]), 480), width=480)
         st.markdown(widgets.card_html(row), unsafe_allow_html=True)
         st.caption(f"`{row['path']}` · native size {int(row['width'])}×{int(row['height'])} px · "
-                   f"loss {float(row['loss']):.3f} (−log p of the label)")
+                   f"loss {float(row['loss']):.3f} (−log p of the label) · "
+                   f"label-issue score {float(row['label_issue']):.3f} (loss of the label − loss of the reading)")
+        corrections_ui(scored, row)
     with right:
         if not loaders.needs_model(scored, "its probabilities per step or position and alternative readings"):
             heatmap_ui(scored, sample)
     if scored.loaded is not None:
         augmented_ui(scored, sample)
+
+
+def corrections_ui(scored: loaders.Scored, row: pd.Series) -> None:
+    """The decision recorded about the detail's sample and the correction buttons."""
+    path = widgets.corrections_file(scored)
+    known, problem = widgets.decisions(path)
+    if problem:
+        st.warning(f"{problem}. Correction buttons are off until it is fixed.")
+        return
+    decision = decision_of(known, str(row["path"]))
+    widgets.flash_ui()
+    st.markdown(widgets.decision_html(decision) or
+                '<div style="font-size:0.85em;color:#6b7280;">No decision about this sample yet.</div>',
+                unsafe_allow_html=True)
+    widgets.correction_ui(path, row, decision, f"worst_detail_fix:{int(row['sample'])}")
 
 
 @st.dialog("Sample detail", width="large")
@@ -173,10 +205,15 @@ def main() -> None:
     """Draw the page."""
     scored = loaders.scored_or_stop()
     options = filters_ui(scored)
-    rows = rank_worst(filter_frame(scored.frame, scored.edits, **options))
+    minimum, order = options.pop("label_issue_min"), options.pop("order")
+    rows = filter_frame(scored.frame, scored.edits, **options)
+    if minimum is not None:
+        rows = rank_by_label_issue(rows, minimum)
+    rows = rank_by_label_issue(rows) if order == "label_issue" else rank_worst(rows)
     head = st.columns([3, 1])
-    head[0].markdown(f"**{len(rows):,}** of {len(scored.frame):,} samples match, worst first "
-                     "(highest CER; ties: most confident first).")
+    ranked = ("highest label-issue score first (ties: most confident first)" if order == "label_issue"
+              else "worst first (highest CER; ties: most confident first)")
+    head[0].markdown(f"**{len(rows):,}** of {len(scored.frame):,} samples match, {ranked}.")
     with head[1]:
         export_ui(rows)
     if rows.empty:
@@ -184,7 +221,9 @@ def main() -> None:
         return
     st.markdown(widgets.legend_html(), unsafe_allow_html=True)
     size, start = paging_ui(len(rows))
-    widgets.gallery(rows.iloc[start:start + size], on_inspect=inspect, key="worst")
+    widgets.flash_ui()
+    widgets.gallery(rows.iloc[start:start + size], on_inspect=inspect, key="worst",
+                    corrections=widgets.corrections_file(scored))
     if st.session_state.pop(OPEN_KEY, False):
         detail_dialog(scored, rows)
 
