@@ -88,7 +88,8 @@ def label_issue(head: Head, log_probs: torch.Tensor, labels: Sequence[str], pred
     times more probable the model finds its reading than the label: 0 where they are the same text, high
     where the label looks wrong. The readings may come from any decoder (greedy, constrained, beam): the
     score is taken for the text returned. NaN where either loss is unknown (a label or reading the head
-    cannot represent). ``loss`` is the labels' loss when already computed.
+    cannot represent) and for labels with characters outside the head's vocabulary (their loss is that of
+    the label without them). ``loss`` is the labels' loss when already computed.
     """
     label_loss = head.sample_losses(log_probs, labels) if loss is None else np.asarray(loss, np.float32)
     same = np.array([a == b for a, b in zip(labels, preds)], bool)
