@@ -17,7 +17,7 @@ from ocr_core import workspace
 from ocr_core.cli import main as cli_main
 from ocr_core.data import synth
 from ocr_core.data.captcha import (CAPTCHA_ALPHABET, CAPTCHA_TEST_FRACTION, captcha_split, is_captcha_test,
-                                   random_captcha_label, render_captcha)
+                                   random_captcha_label, render_captcha, render_captcha_with_boxes)
 from ocr_core.data.sources import list_source
 from ocr_core.vocab import Vocab
 
@@ -64,6 +64,55 @@ def test_render_captcha_refuses_labels_outside_the_alphabet() -> None:
         render_captcha("abc12", np.random.default_rng(0))
     with pytest.raises(ValueError, match="captcha label"):
         render_captcha("2345", np.random.default_rng(0))
+
+
+def _holes(ink: np.ndarray) -> int:
+    """Enclosed counters of a glyph image (ink > 0)."""
+    import cv2
+
+    binary = (ink > 127).astype(np.uint8)
+    _, hierarchy = cv2.findContours(binary, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+    return 0 if hierarchy is None else int((hierarchy[0][:, 3] >= 0).sum())
+
+
+def test_captcha_g_is_drawn_single_storey_like_the_real_font() -> None:
+    from ocr_core.data.captcha import _glyph
+
+    # The real captchas' g has one bowl; Noto's own g has two (fails if the label's g is drawn as "g").
+    assert _holes(_glyph("g")[0]) == 1
+    assert _holes(_glyph("8")[0]) == 2 and _holes(_glyph("d")[0]) == 1
+
+
+def test_captcha_first_glyph_sits_where_the_real_set_draws_it() -> None:
+    lefts = []
+    for i in range(60):
+        rng = np.random.default_rng([8, i])
+        label = random_captcha_label(rng)
+        image, boxes = render_captcha_with_boxes(label, rng)
+        assert len(boxes) == 5 and all(a < b for a, b in boxes)
+        # Same pixels as render_captcha for the same generator state.
+        again = np.random.default_rng([8, i])
+        random_captcha_label(again)
+        assert np.array_equal(render_captcha(label, again), image)
+        lefts.append(boxes[0][0])
+    # Real: the first glyph's left ink edge is at about x = 29 of 200 in every file.
+    assert 27 <= float(np.median(lefts)) <= 32
+    assert np.mean([27 <= x <= 32 for x in lefts]) > 0.6
+
+
+def test_captcha_fringe_grows_from_the_first_glyph_to_the_last() -> None:
+    first, last = [], []
+    for i in range(40):
+        rng = np.random.default_rng([12, i])
+        label = random_captcha_label(rng)
+        grey = render_captcha_with_boxes(label, rng)
+        image, boxes = grey[0][:, :, 0], grey[1]
+        mid = (image >= 100) & (image < 180)
+        first.append(mid[:, int(boxes[0][0]): int(boxes[0][1])].mean())
+        last += [mid[:, int(a): int(b)].mean() for a, b in boxes[3:]]
+    # Real: mid-grey share about 0.07 over the first glyph, 0.12 over the last ones (a fringe drawn
+    # as often on every glyph gives about the same share everywhere).
+    assert np.mean(first) < 0.85 * np.mean(last)
 
 
 def test_captcha_preset_and_style_charset() -> None:

@@ -33,6 +33,13 @@ _FONT_PX = 64  # glyphs are rendered once at this size and scaled per sample
 # Height of a digit's ink at _FONT_PX (Noto Sans CJK SC Bold figures are 0.733 em tall).
 _DIGIT_PX = 0.733 * _FONT_PX
 _SS = 2  # supersampling factor: the captcha is drawn at 2x and area-downsampled
+# Glyphs drawn for a label character where the bundled face's own differs from the real font's: the real
+# captchas draw a single-storey g, Noto's g is double-storey; U+0261 is the face's single-storey g.
+_DRAWN_AS: dict[str, str] = {"g": "\u0261"}
+# Chance of a hairy fringe by character position (times a per-captcha share of 0.6-1.0): the real set's
+# mid-grey share rises from about 0.05 over its first glyph to 0.12 over its last ones.
+_HALO_BY_POSITION = (0.05, 0.35, 0.8, 1.0, 1.0)
+_TALL_X = "cemnx"  # x-height letters without descenders, drawn 5-15% taller (see _text_mask)
 
 
 def random_captcha_label(rng: np.random.Generator) -> str:
@@ -61,9 +68,10 @@ def _glyph(char: str) -> tuple[np.ndarray, int]:
     """The glyph's ink at _FONT_PX (cropped horizontally, full line height) and its baseline row."""
     font = _font()
     ascent, descent = font.getmetrics()
-    left, _, right, _ = font.getbbox(char)
+    drawn = _DRAWN_AS.get(char, char)
+    left, _, right, _ = font.getbbox(drawn)
     image = Image.new("L", (right - left + 8, ascent + descent + 8), 0)
-    ImageDraw.Draw(image).text((4 - left, 4), char, fill=255, font=font)
+    ImageDraw.Draw(image).text((4 - left, 4), drawn, fill=255, font=font)
     ink = np.asarray(image)
     xs = np.flatnonzero(ink.max(axis=0) > 16)
     cropped = ink[:, xs.min(): xs.max() + 1].copy()
@@ -85,12 +93,18 @@ def _background(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
     return bg.astype(np.float32)
 
 
-def _text_mask(label: str, h: int, w: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Float masks (0..1) of the label's glyphs and of their hairy fringe, at (h, w).
+def _text_mask(label: str, h: int, w: int,
+               rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int]]]:
+    """Float masks (0..1) of the label's glyphs and of their hairy fringe, at (h, w), and each glyph's
+    (left, right) ink columns at (h, w).
 
     Glyphs are about 26-31 px tall (digits) at 50 px captcha height, advance 20-25 px and overlap
-    their neighbours a little; each is jittered and slightly rotated. Most glyphs get a fringe: their
-    outline drawn again a few times, shifted 1-3 px, through a sparse speckle (the real set's halo).
+    their neighbours a little; each is jittered and slightly rotated. The first glyph's left ink edge
+    sits at 28-31 px of 200 in four draws of five (the real set draws it at about 29 every time; the
+    fifth draw anywhere from 16 to 32 px). Glyphs get a fringe (their outline drawn again a few times,
+    shifted 1-3 px, through a sparse speckle: the real set's halo) more often the further right they
+    are, as in the real set, whose first glyph is nearly always crisp and whose last ones are hairy.
+    The m is squeezed into its cell and then thickened sideways (``_thick_m``).
     """
     mask = np.zeros((h, w), np.float32)
     fringe = np.zeros((h, w), np.float32)
@@ -98,18 +112,28 @@ def _text_mask(label: str, h: int, w: int, rng: np.random.Generator) -> tuple[np
     scale = digit_h / _DIGIT_PX
     squeeze = rng.uniform(0.95, 1.15)
     advance = rng.uniform(0.40, 0.50) * h * rng.uniform(0.95, 1.05)
-    baseline = rng.uniform(0.78, 0.90) * h  # low: descenders (g, p, y) are often cut short, as in the real set
-    x = rng.uniform(0.06, 0.12) * w
-    thin = int(rng.choice([0, 0, 0, 1, 1, 2]))
-    halo_share = rng.uniform(0.4, 1.0)
-    for char in label:
+    baseline = rng.uniform(0.80, 0.91) * h  # low: descenders (g, p, y) are often cut short, as in the real set
+    real_layout = rng.random() < 0.8
+    first_left = rng.uniform(0.14, 0.155) * w if real_layout else rng.uniform(0.08, 0.16) * w
+    x = 0.0
+    thin = int(rng.choice([0, 0, 0, 0, 0, 1, 1, 2]))  # the real strokes are 4 px (of 128) in nearly every file
+    halo_share = rng.uniform(0.6, 1.0)
+    boxes: list[tuple[int, int]] = []
+    for index, char in enumerate(label):
         ink, base = _glyph(char)
         gh, gw = ink.shape
         # The real set's m is squeezed into its character cell; its w keeps more of its width.
         natural = gw * scale * squeeze
         cell = advance * (rng.uniform(0.85, 1.1) if char == "m" else rng.uniform(1.05, 1.35))
-        sw, sh = max(2, round(min(natural, cell))), max(2, round(gh * scale))
-        glyph = cv2.resize(ink, (sw, sh), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+        # The real font's x-height is taller than Noto's: its c, e, m, n, x reach 1-3 rows (of 32) higher.
+        tall = rng.uniform(1.05, 1.15) if char in _TALL_X else 1.0
+        sw, sh = max(2, round(min(natural, cell))), max(2, round(gh * scale * tall))
+        if char == "m":
+            glyph = _thick_m(ink, sw, sh, rng)
+        else:
+            glyph = cv2.resize(ink, (sw, sh), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+        if index == 0:
+            x = first_left - (advance - sw) / 2
         if thin:
             glyph = cv2.erode(glyph, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (thin + 1, thin + 1)))
         pad = max(sw, sh) // 3
@@ -117,17 +141,29 @@ def _text_mask(label: str, h: int, w: int, rng: np.random.Generator) -> tuple[np
         centre = (glyph.shape[1] / 2, glyph.shape[0] / 2)
         glyph = cv2.warpAffine(glyph, cv2.getRotationMatrix2D(centre, rng.normal(0, 4), 1.0), glyph.shape[::-1],
                                flags=cv2.INTER_LINEAR)
-        top = round(baseline - base * scale - pad + rng.normal(0, 0.02 * h))
+        top = round(baseline - base * scale * tall - pad + rng.normal(0, 0.02 * h))
         left = round(x + (advance - sw) / 2 - pad)
         _paste_max(mask, glyph, top, left)
-        if rng.random() < halo_share:
+        boxes.append((left + pad, left + pad + sw))
+        if rng.random() < halo_share * (_HALO_BY_POSITION[index] if real_layout else 0.8):
             edge = cv2.morphologyEx(glyph, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
             for _ in range(int(rng.integers(2, 6))):
                 dx, dy = rng.normal(0, 1.8 * _SS, size=2)
-                speckle = (rng.random(glyph.shape) < rng.uniform(0.2, 0.6)).astype(np.float32)
+                # Speckles of one output pixel (_SS x _SS here): the real halo is dark single pixels.
+                coarse = rng.random((-(-glyph.shape[0] // _SS), -(-glyph.shape[1] // _SS))) < rng.uniform(0.2, 0.6)
+                speckle = np.kron(coarse, np.ones((_SS, _SS)))[: glyph.shape[0], : glyph.shape[1]].astype(np.float32)
                 _paste_max(fringe, edge * speckle * rng.uniform(0.5, 1.0), round(top + dy), round(left + dx))
         x += advance * rng.uniform(0.9, 1.1)
-    return mask, fringe
+    return mask, fringe, boxes
+
+
+def _thick_m(ink: np.ndarray, sw: int, sh: int, rng: np.random.Generator) -> np.ndarray:
+    """The m at (sw, sh) as the real font draws it: squeezed, but with stems as thick as the n's and
+    counters of only 2-3 px at 200 px wide (a plain squeeze thins the stems and keeps wider counters)."""
+    grow = int(rng.integers(2, 5))  # supersampled px added to each stem
+    narrow = cv2.resize(ink, (max(2, sw - grow), sh), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+    narrow = cv2.copyMakeBorder(narrow, 0, 0, grow // 2, grow - grow // 2, cv2.BORDER_CONSTANT, value=0)
+    return cv2.dilate(narrow, np.ones((1, grow + 1), np.uint8))
 
 
 def _paste_max(canvas: np.ndarray, part: np.ndarray, top: int, left: int) -> None:
@@ -140,12 +176,20 @@ def _paste_max(canvas: np.ndarray, part: np.ndarray, top: int, left: int) -> Non
 
 
 def _strike_line(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
-    """A black polyline: a few erratic strokes at the left, then a long run to the right edge (0..1)."""
+    """A black polyline: a few erratic strokes at the left, then a long run to the right edge (0..1).
+
+    In four draws of five the strokes start 17-26 px of 200 from the left, just before the first glyph,
+    stay left of 38 px and the run ends at 175-181 px, as in the real set (no ink left of 17 px or right
+    of 181 px there); the fifth draw spreads them wider."""
     layer = np.zeros((h, w), np.uint8)
-    points = [(rng.uniform(0.02, 0.16) * w, rng.uniform(0.1, 0.9) * h)]
+    if rng.random() < 0.8:
+        start, erratic, end = (0.085, 0.13), (0.085, 0.19), (0.875, 0.905)
+    else:
+        start, erratic, end = (0.02, 0.16), (0.04, 0.24), (0.82, 0.93)
+    points = [(rng.uniform(*start) * w, rng.uniform(0.1, 0.9) * h)]
     for _ in range(int(rng.integers(1, 4))):
-        points.append((rng.uniform(0.04, 0.24) * w, rng.uniform(0.1, 0.9) * h))
-    end_x = rng.uniform(0.82, 0.93) * w
+        points.append((rng.uniform(*erratic) * w, rng.uniform(0.1, 0.9) * h))
+    end_x = rng.uniform(*end) * w
     mid_y = rng.uniform(0.25, 0.75) * h
     for t in np.linspace(0, 1, int(rng.integers(2, 5)))[1:]:
         x = points[-1][0] + (end_x - points[-1][0]) * t if t < 1 else end_x
@@ -158,10 +202,16 @@ def _strike_line(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
 
 def render_captcha(label: str, rng: np.random.Generator) -> np.ndarray:
     """Render label as a 50x200 captcha; returns RGB uint8 with three equal channels (a grey image)."""
+    return render_captcha_with_boxes(label, rng)[0]
+
+
+def render_captcha_with_boxes(label: str, rng: np.random.Generator) -> tuple[np.ndarray, list[tuple[float, float]]]:
+    """``render_captcha``'s image (same pixels for the same rng state) and each character's (left, right)
+    ink columns in the 200-pixel-wide image, before rotation (for ``bench/captcha_glyphs.py``)."""
     check_captcha_label(label)
     h, w = CAPTCHA_SIZE[0] * _SS, CAPTCHA_SIZE[1] * _SS
     bg = _background(h, w, rng)
-    mask, halo = _text_mask(label, h, w, rng)
+    mask, halo, boxes = _text_mask(label, h, w, rng)
     line = _strike_line(h, w, rng)
     ink_level = rng.uniform(0, 25)
     halo_level = rng.uniform(0, 60)
@@ -175,7 +225,7 @@ def render_captcha(label: str, rng: np.random.Generator) -> np.ndarray:
     if rng.random() < 0.3:
         img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.3, 0.7))
     grey = np.clip(np.rint(img), 0, 255).astype(np.uint8)
-    return np.repeat(grey[:, :, None], 3, axis=2)
+    return np.repeat(grey[:, :, None], 3, axis=2), [(a / _SS, b / _SS) for a, b in boxes]
 
 
 # ----------------------------------------------------------------------------------------------
