@@ -640,3 +640,15 @@ def leakage_ui(scored: Scored, who: str = "this checkpoint", key: str = "leakage
             left.image(display_crop(str(row.a), 240), caption=f"test: {Path(str(row.a)).name}")
             right.image(display_crop(str(row.b), 240),
                         caption=f"training: {Path(str(row.b)).name} ({'exact copy' if row.exact else f'{row.distance} bits apart'})")
+
+
+# ---- robustness curves (Robustness page, the report) ----------------------------------------------------
+
+def kept_robustness(scored: Scored) -> pd.DataFrame | None:
+    """The newest robustness curves kept for this checkpoint (as it is now) on this dataset, or None."""
+    if scored.loaded is None or scored.dataset is None:
+        return None
+    from ocr_core.robustness import cached_curves
+
+    found = cached_curves(scored.checkpoint, scored.dataset.fingerprint())
+    return found[0][1] if found else None

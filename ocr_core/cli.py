@@ -494,11 +494,19 @@ def cmd_report(args: argparse.Namespace) -> int:
     """Write one self-contained HTML report of a model's or a predictions file's readings."""
     from ocr_core.report import build_report, write_report
 
+    curves = None
+    if args.robustness:
+        from ocr_core.robustness import load_curves
+
+        curves = load_curves(args.robustness)
+        if curves is None:
+            raise InputError(f"--robustness {args.robustness} holds no robustness curves (corruption, severity, "
+                             "cer); give a curves.json kept by robustness or the .csv of robustness --out")
     frame = _frame_of(args.source, args.data)
     other = _frame_of(args.compare, args.data) if args.compare else None
     out = check_output_path(args.out, (".html",), "--out")
     document = build_report(frame, args.title, Path(args.source).name, args.data or "its own images",
-                            other, Path(args.compare).name if args.compare else "")
+                            other, Path(args.compare).name if args.compare else "", curves)
     write_report(document, out)
     print(f"wrote {out} ({len(document) / 2**20:.1f} MB, opens offline)")
     return 0
@@ -532,27 +540,52 @@ def cmd_near_duplicates(args: argparse.Namespace) -> int:
 
 def cmd_robustness(args: argparse.Namespace) -> int:
     """CER against the severity of each corruption, for one checkpoint or two side by side."""
-    import hashlib
-
     from ocr_core.data.dataset import load_dataset
     from ocr_core.onnx_io import load_any_model
-    from ocr_core.robustness import load_curves, robustness_curves, save_curves
+    from ocr_core.robustness import (CORRUPTIONS, CURVES_FILE, LEVELS, PHASE, Settings, job_dir, job_key,
+                                     load_curves, robustness_curves, save_curves)
+    from ocr_core.runs import ProgressWriter, RunLock, write_status
     from ocr_core.score import file_fingerprint
-    from ocr_core.workspace import robustness_dir
 
+    settings = Settings(args.limit, args.levels or LEVELS, args.corruptions or tuple(CORRUPTIONS))
+    if args.job_dir and args.compare:
+        raise InputError("--job-dir keeps the curves of one checkpoint; leave out --compare")
     tables = []
-    for source in [args.checkpoint, *([args.compare] if args.compare else [])]:
+    sources = [args.checkpoint, *([args.compare] if args.compare else [])]
+    names = [Path(source).name for source in sources]
+    if len(set(names)) < len(names):  # two runs' best.pt: name them by their paths
+        names = [str(source) for source in sources]
+    for source, name in zip(sources, names):
         loaded = load_any_model(source)
         data = load_dataset(args.data, loaded.input_size, strict=False)
-        key = hashlib.sha1(f"{file_fingerprint(source)};{data.fingerprint()};{args.limit}".encode()).hexdigest()[:16]
-        cached = robustness_dir() / f"{key}.json"
-        curves = load_curves(cached)
+        folder = Path(args.job_dir) if args.job_dir else job_dir(job_key(source, data.fingerprint(), settings))
+        curves = load_curves(folder / CURVES_FILE)
         if curves is None:
-            bar, progress = _tqdm_progress(f"robustness {Path(source).name}", "level")
-            with bar:
-                curves = robustness_curves(loaded, data, limit=args.limit, progress=progress)
-            save_curves(curves, cached, {"checkpoint": str(source), "data": str(args.data), "limit": args.limit})
-        tables.append(curves.assign(model=Path(source).name))
+            folder.mkdir(parents=True, exist_ok=True)
+            try:
+                lock = RunLock(folder).acquire()
+            except InputError:
+                raise InputError(f"robustness curves of {Path(source).name} are being computed into {folder} by "
+                                 "another process; wait for it to end") from None
+            with lock:
+                write_status(folder, "running")
+                report = ProgressWriter(folder)
+                bar, progress = _tqdm_progress(f"robustness {Path(source).name}", "level")
+
+                def both(done: int, total: int, progress: Callable[[int, int], None] = progress,
+                         report: ProgressWriter = report) -> None:
+                    progress(done, total)
+                    report(PHASE, done, total)
+
+                with bar:
+                    curves = robustness_curves(loaded, data, settings.corruptions, settings.levels,
+                                               limit=settings.limit, progress=both)
+                save_curves(curves, folder / CURVES_FILE, {
+                    "checkpoint": str(source), "checkpoint_id": file_fingerprint(source), "data": str(args.data),
+                    "data_fingerprint": data.fingerprint(), "limit": settings.limit,
+                    "levels": list(settings.levels), "corruptions": list(settings.corruptions)})
+                write_status(folder, "finished")
+        tables.append(curves.assign(model=name))
     table = tables[0] if len(tables) == 1 else tables[0].merge(
         tables[1][["corruption", "severity", "cer"]], on=["corruption", "severity"], suffixes=("", "_b"))
     print(f"CER by corruption and severity (0: the crops as they are), {int(table['n'].iloc[0]):,} crops")
@@ -568,6 +601,30 @@ def cmd_robustness(args: argparse.Namespace) -> int:
         with atomic_path(out) as tmp:
             pd.concat(tables, ignore_index=True).to_csv(tmp, index=False)
     return 0
+
+
+def severity_levels(text: str) -> tuple[float, ...]:
+    """``--levels``: comma-separated severities from 0 to 1 (sorted, repeats dropped)."""
+    try:
+        levels = sorted({float(part) for part in text.split(",") if part.strip()})
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a list of severities from 0 to 1 separated by commas"
+                                         ) from None
+    if not levels or not all(0.0 <= x <= 1.0 for x in levels):  # NaN fails here too
+        raise argparse.ArgumentTypeError(f"{text!r} is not a list of severities from 0 to 1 separated by commas")
+    return tuple(levels)
+
+
+def corruption_list(text: str) -> tuple[str, ...]:
+    """``--corruptions``: comma-separated names of ``ocr_core.robustness.CORRUPTIONS``."""
+    from ocr_core.robustness import CORRUPTIONS
+
+    names = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+    unknown = [n for n in names if n not in CORRUPTIONS]
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(f"{text!r} names no corruption or an unknown one; choose from "
+                                         f"{', '.join(CORRUPTIONS)}")
+    return names
 
 
 def cmd_corrected_manifest(args: argparse.Namespace) -> int:
@@ -725,12 +782,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="write a self-contained HTML report to share",
                        description="Write one HTML file that opens offline: headline metrics, accuracy by "
                                    "length and province, the worst slices, the most confused characters, the "
-                                   "24 worst samples with their crops, and a comparison with --compare.")
+                                   "24 worst samples with their crops, a comparison with --compare, and the robustness "
+                                   "curves of --robustness.")
     p.add_argument("source", type=existing_file, help="a checkpoint (.pt, .onnx) or a predictions file")
     p.add_argument("--data", type=existing_source, default=None,
                    help="the dataset to score a model on (and labels for a predictions file without them)")
     p.add_argument("--compare", type=existing_file, default=None, help="a second model or predictions file")
     p.add_argument("--title", default="PlateLens report", help="the report's title")
+    p.add_argument("--robustness", type=existing_file, default=None,
+                   help="robustness curves to include: a curves.json under workspace/robustness/ or the .csv "
+                        "written by robustness --out")
     p.add_argument("--out", required=True, type=html_out, help="the .html file to write")
     p.set_defaults(func=cmd_report)
 
@@ -757,6 +818,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compare", type=existing_file, default=None, help="a second checkpoint")
     p.add_argument("--limit", type=_int_in(1, 1_000_000, "--limit"), default=1000,
                    help="crops to read per level (default 1000, the first of the dataset)")
+    p.add_argument("--levels", type=severity_levels, default=None,
+                   help="severities from 0 (the crops as they are) to 1, comma-separated (default 0,0.25,0.5,0.75,1)")
+    p.add_argument("--corruptions", type=corruption_list, default=None,
+                   help="which corruptions, comma-separated (default all six)")
+    p.add_argument("--job-dir", default=None,
+                   help="keep the curves (curves.json), status and progress in this folder instead of the "
+                        "workspace's (the dashboard's background runs use it)")
     p.add_argument("--out", type=csv_out,
                    default=None, help="write the curves to this .csv file")
     p.set_defaults(func=cmd_robustness)

@@ -2,7 +2,8 @@
 
 It holds what a stakeholder asks first: the headline metrics, accuracy by label length and (for plates) by
 province, the worst slices, the most confused pairs and their matrix, the 24 worst samples with their crops
-and character diffs, and, given a second frame of the same images, the comparison.
+and character diffs, the robustness curves when they were computed (``ocr_core.robustness``), and, given a
+second frame of the same images, the comparison.
 """
 
 from __future__ import annotations
@@ -92,9 +93,48 @@ def _matrix(frame: pd.DataFrame, edits: pd.DataFrame, pairs: pd.DataFrame) -> st
     return figure.to_html(full_html=False, include_plotlyjs=True, div_id="confusion-matrix")
 
 
+_CORRUPTION_COLOURS = ("#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#4b5563", "#db2777")
+_MODEL_DASHES = ("solid", "dash", "dot", "dashdot")
+
+
+def robustness_figure(curves: pd.DataFrame) -> go.Figure:
+    """CER against severity, one colour per corruption and, when ``curves`` holds a ``model`` column with
+    several models, one line style per model (solid for the first)."""
+    models = list(dict.fromkeys(curves["model"].astype(str))) if "model" in curves.columns else [""]
+    corruptions = list(dict.fromkeys(curves["corruption"].astype(str)))
+    figure = go.Figure()
+    for m, model in enumerate(models):
+        rows = curves if model == "" else curves[curves["model"].astype(str) == model]
+        for c, corruption in enumerate(corruptions):
+            line = rows[rows["corruption"].astype(str) == corruption].sort_values("severity")
+            name = corruption if len(models) == 1 else f"{corruption} · {model}"
+            figure.add_trace(go.Scatter(
+                x=line["severity"], y=line["cer"], mode="lines+markers", name=name, legendgroup=model,
+                line={"color": _CORRUPTION_COLOURS[c % len(_CORRUPTION_COLOURS)],
+                      "dash": _MODEL_DASHES[m % len(_MODEL_DASHES)]},
+                hovertemplate=f"{html.escape(name)}<br>severity %{{x:.2f}}<br>CER %{{y:.4f}}<extra></extra>"))
+    figure.update_layout(height=420, margin={"l": 50, "r": 10, "t": 10, "b": 40},
+                         xaxis_title="severity (0: the crops as they are)", yaxis_title="CER",
+                         yaxis_rangemode="tozero", font_family="Noto Sans CJK SC, sans-serif")
+    return figure
+
+
+def _robustness(curves: pd.DataFrame, include_plotlyjs: bool) -> str:
+    figure = robustness_figure(curves)
+    figure.update_layout(width=900)
+    models = list(dict.fromkeys(curves["model"].astype(str))) if "model" in curves.columns else []
+    lines = " (solid: " + ", dashed: ".join(html.escape(m) for m in models[:2]) + ")" if len(models) > 1 else ""
+    n = f" on {int(curves['n'].iloc[0]):,} crops" if "n" in curves.columns and len(curves) else ""
+    return (f"<p>CER against the severity of each corruption{n}, every model reading the same corrupted crops"
+            f"{lines}.</p>" + figure.to_html(full_html=False, include_plotlyjs=include_plotlyjs,
+                                               div_id="robustness-curves"))
+
+
 def build_report(frame: pd.DataFrame, title: str, source: str, dataset: str,
-                 other: pd.DataFrame | None = None, other_source: str = "") -> str:
-    """The report of a score frame as one HTML document (see the module doc); ``other`` adds a comparison."""
+                 other: pd.DataFrame | None = None, other_source: str = "",
+                 robustness: pd.DataFrame | None = None) -> str:
+    """The report of a score frame as one HTML document (see the module doc); ``other`` adds a comparison,
+    ``robustness`` (``ocr_core.robustness`` curves, with a ``model`` column for several models) its curves."""
     edits = edit_table(frame)
     parts = [f"<h1>{html.escape(title)}</h1>",
              f'<p class="sub">{html.escape(source)} on {html.escape(dataset)} · '
@@ -133,6 +173,9 @@ def build_report(frame: pd.DataFrame, title: str, source: str, dataset: str,
              f'<div class="small">CER {row.cer:.3f} · {html.escape(Path(str(row.path)).name)}</div></div>'
              for row in worst.itertuples()]
     parts.append('<div class="cards">' + "".join(cards) + "</div>" if cards else "<p>Every sample is read right.</p>")
+    if robustness is not None and not robustness.empty:
+        plotly_inlined = any('id="confusion-matrix"' in part for part in parts)
+        parts += ["<h2>Robustness curves</h2>", _robustness(robustness, include_plotlyjs=not plotly_inlined)]
     body = "\n".join(parts)
     return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
             f"<style>{_STYLE}</style></head><body>{body}</body></html>")

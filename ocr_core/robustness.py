@@ -8,9 +8,14 @@ and their curves compare.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import subprocess
+import sys
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import albumentations as A
@@ -21,7 +26,10 @@ import torch
 from ocr_core.atomic import write_json_atomic
 from ocr_core.checkpoint import LoadedModel
 from ocr_core.data.dataset import PlateDataset
-from ocr_core.score import predict_images
+from ocr_core.errors import InputError
+from ocr_core.runs import STATUS_FILE, read_json, run_folder_locked, run_state, write_status
+from ocr_core.score import file_fingerprint, predict_images
+from ocr_core.workspace import robustness_dir
 
 LEVELS = (0.0, 0.25, 0.5, 0.75, 1.0)
 ProgressFn = Callable[[int, int], None]
@@ -149,9 +157,117 @@ def save_curves(curves: pd.DataFrame, path: str | Path, meta: dict) -> None:
     write_json_atomic(Path(path), {"meta": meta, "rows": curves.to_dict("records")})
 
 
+CURVE_COLUMNS = ("corruption", "severity", "cer")
+
+
 def load_curves(path: str | Path) -> pd.DataFrame | None:
-    """Curves kept by :func:`save_curves`, or None when absent or unreadable."""
+    """Curves kept by :func:`save_curves` (JSON) or written by ``robustness --out`` (CSV, one or two models),
+    or None when absent, unreadable or without the columns ``corruption, severity, cer``."""
+    path = Path(path)
     try:
-        return pd.DataFrame(json.loads(Path(path).read_text(encoding="utf-8"))["rows"])
-    except (OSError, ValueError, KeyError, TypeError):
+        if path.suffix.lower() == ".csv":
+            table = pd.read_csv(path)
+        else:
+            table = pd.DataFrame(json.loads(path.read_text(encoding="utf-8"))["rows"])
+    except (OSError, ValueError, KeyError, TypeError, pd.errors.ParserError):
         return None
+    return table if all(c in table.columns for c in CURVE_COLUMNS) else None
+
+
+# ---- kept results and background jobs ------------------------------------------------------------------
+# A job folder per (checkpoint file, dataset fingerprint, settings) under the workspace's robustness folder:
+# ``curves.json`` once done, and while it runs the same ``status.json`` (state, pid, progress) and log file
+# that training runs keep (``ocr_core.runs``), so a dead process reads as failed.
+
+CURVES_FILE = "curves.json"
+LOG_FILE = "robustness.log"
+PHASE = "robustness"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What a robustness run reads: the first ``limit`` crops, at ``levels``, under ``corruptions``."""
+
+    limit: int = 1000
+    levels: tuple[float, ...] = LEVELS
+    corruptions: tuple[str, ...] = tuple(CORRUPTIONS)
+
+    def args(self) -> list[str]:
+        """The ``robustness`` command-line options that ask for these settings."""
+        return ["--limit", str(self.limit), "--levels", ",".join(f"{x:g}" for x in self.levels),
+                "--corruptions", ",".join(self.corruptions)]
+
+
+def job_key(checkpoint: str | Path, data_fingerprint: str, settings: Settings) -> str:
+    """The kept result's key: the checkpoint file (path, size, mtime), the dataset's fingerprint, the settings."""
+    text = (f"{file_fingerprint(checkpoint)};{data_fingerprint};{settings.limit};"
+            f"{','.join(f'{x:g}' for x in settings.levels)};{','.join(settings.corruptions)}")
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+def job_dir(key: str) -> Path:
+    """The folder of the job (and kept curves) under ``key``."""
+    return robustness_dir() / key
+
+
+def job_state(folder: Path) -> str:
+    """``finished`` (curves kept), ``running``, ``failed`` (a dead process, or an error), or ``none``."""
+    if (folder / CURVES_FILE).is_file():
+        return "finished"
+    if not (folder / STATUS_FILE).is_file():
+        return "none"
+    state = run_state(folder)
+    return state if state in ("running", "failed") else "failed"
+
+
+def job_progress(folder: Path) -> tuple[int, int] | None:
+    """(levels read, levels to read) of a running job, or None before its first report."""
+    progress = (read_json(folder / STATUS_FILE) or {}).get("progress")
+    try:
+        return int(progress["done"]), int(progress["total"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def job_log_tail(folder: Path, lines: int = 12) -> str:
+    """The last lines of a job's log (why it failed)."""
+    try:
+        text = (folder / LOG_FILE).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def launch(checkpoint: str | Path, data: str | Path, folder: Path, settings: Settings) -> subprocess.Popen[bytes]:
+    """Start ``python -m ocr_core robustness`` for one checkpoint as a detached process writing into
+    ``folder`` (its status, progress and log there, then ``curves.json``); marked running at once.
+
+    Raises:
+        InputError: a job is already running in ``folder``.
+    """
+    if job_state(folder) == "running" or run_folder_locked(folder):
+        raise InputError(f"robustness curves of {Path(checkpoint).name} are being computed already; wait for them")
+    folder.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "ocr_core", "robustness", str(checkpoint), "--data", str(data),
+               *settings.args(), "--job-dir", str(folder)]
+    with open(folder / LOG_FILE, "ab") as log:
+        process = subprocess.Popen(  # noqa: S603 - our own interpreter and module, arguments as a list
+            command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+    write_status(folder, "running", pid=process.pid)
+    return process
+
+
+def cached_curves(checkpoint: str | Path, data_fingerprint: str) -> list[tuple[dict, pd.DataFrame]]:
+    """Every kept result of ``checkpoint`` (as it is now) on the dataset of that fingerprint, newest first:
+    (its meta, its curves)."""
+    found = []
+    identity = file_fingerprint(checkpoint)
+    for path in sorted(robustness_dir().glob(f"*/{CURVES_FILE}"), key=lambda p: p.stat().st_mtime, reverse=True):
+        meta = (read_json(path) or {}).get("meta") or {}
+        if meta.get("checkpoint_id") == identity and meta.get("data_fingerprint") == data_fingerprint:
+            curves = load_curves(path)
+            if curves is not None:
+                found.append((meta, curves))
+    return found

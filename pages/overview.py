@@ -52,11 +52,15 @@ def doubled_ui(scored: loaders.Scored) -> None:
 
 
 def report_ui(scored: loaders.Scored, dataset: str) -> None:
-    """One click: the whole analysis as one HTML file that opens offline (built when clicked)."""
+    """One click: the whole analysis as one HTML file that opens offline (built when clicked), with the
+    robustness curves of this checkpoint on this dataset when the Robustness page has computed them."""
+    def document() -> bytes:
+        curves = loaders.kept_robustness(scored)
+        return build_report(scored.frame, "PlateLens report", Path(scored.checkpoint).name, dataset,
+                            robustness=curves).encode("utf-8")
+
     st.download_button("Download the report (HTML, opens offline)", key="overview_report", on_click="ignore",
-                       data=lambda: build_report(scored.frame, "PlateLens report", Path(scored.checkpoint).name,
-                                                 dataset).encode("utf-8"),
-                       file_name="platelens-report.html", mime="text/html")
+                       data=document, file_name="platelens-report.html", mime="text/html")
 
 
 def format_ui(scored: loaders.Scored) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -64,3 +65,55 @@ def test_report_opens_offline_in_chromium_with_its_images(report):
         finally:
             browser.close()
     assert outside == [], outside
+
+
+def test_report_draws_the_robustness_curves_it_is_given(tmp_path, tiny_checkpoint, monkeypatch, capsys):
+    monkeypatch.setenv("PLATELENS_WORKSPACE", str(tmp_path / "ws"))
+    folder = tmp_path / "images"
+    synth.generate(folder, 12, seed=5, styles=("ccpd",))
+    curves = tmp_path / "curves.csv"
+    second = tmp_path / "second.pt"
+    second.write_bytes(tiny_checkpoint.read_bytes())
+    assert main(["robustness", str(tiny_checkpoint), "--data", str(folder), "--compare", str(second),
+                 "--levels", "0,1", "--corruptions", "blur,jpeg", "--out", str(curves)]) == 0
+    out = tmp_path / "report.html"
+    assert main(["report", str(tiny_checkpoint), "--data", str(folder), "--robustness", str(curves),
+                 "--out", str(out)]) == 0
+    text = out.read_text(encoding="utf-8")
+    assert "<h2>Robustness curves</h2>" in text and 'id="robustness-curves"' in text
+    assert "on 12 crops" in text and "(solid: tiny.pt, dashed: second.pt)" in text
+    assert text.count("blur · tiny.pt") >= 2  # a line per model and corruption
+    assert text.count("window.PlotlyConfig") == 1  # plotly.js inlined once, for the matrix and the curves
+    # The kept curves (curves.json) serve as well; without --robustness the section is absent.
+    kept = sorted((tmp_path / "ws" / "robustness").glob("*/curves.json"))[0]
+    assert main(["report", str(tiny_checkpoint), "--data", str(folder), "--robustness", str(kept),
+                 "--out", str(out)]) == 0
+    assert 'id="robustness-curves"' in out.read_text(encoding="utf-8")
+    assert main(["report", str(tiny_checkpoint), "--data", str(folder), "--out", str(out)]) == 0
+    assert "Robustness curves" not in out.read_text(encoding="utf-8")
+    capsys.readouterr()
+    assert main(["report", str(tiny_checkpoint), "--data", str(folder), "--robustness", str(folder / ".."),
+                 "--out", str(out)]) == 2
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,2\n", encoding="utf-8")
+    assert main(["report", str(tiny_checkpoint), "--data", str(folder), "--robustness", str(bad),
+                 "--out", str(out)]) == 2
+    assert "holds no robustness curves" in capsys.readouterr().err
+
+
+def test_kept_curves_are_found_by_checkpoint_and_dataset(tmp_path, tiny_checkpoint, monkeypatch):
+    from ocr_core.data.dataset import load_dataset
+    from ocr_core.robustness import cached_curves
+
+    monkeypatch.setenv("PLATELENS_WORKSPACE", str(tmp_path / "ws"))
+    folder = tmp_path / "images"
+    synth.generate(folder, 8, seed=6, styles=("ccpd",))
+    assert main(["robustness", str(tiny_checkpoint), "--data", str(folder), "--levels", "0,1",
+                 "--corruptions", "noise"]) == 0
+    fingerprint = load_dataset(str(folder), (32, 128)).fingerprint()
+    ((meta, curves),) = cached_curves(tiny_checkpoint, fingerprint)
+    assert meta["limit"] == 1000 and list(curves["corruption"].unique()) == ["noise"]
+    assert cached_curves(tiny_checkpoint, "another dataset") == []
+    stat = tiny_checkpoint.stat()
+    os.utime(tiny_checkpoint, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # a changed file: another model
+    assert cached_curves(tiny_checkpoint, fingerprint) == []

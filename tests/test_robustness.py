@@ -29,9 +29,40 @@ def test_robustness_cli_compares_two_checkpoints_and_keeps_the_curves(tmp_path, 
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "cer B" in out and out.count("\n") == 2 + len(CORRUPTIONS) * 5
-    (kept,) = (tmp_path / "ws" / "robustness").glob("*.json")
+    (kept,) = (tmp_path / "ws" / "robustness").glob("*/curves.json")
     stamp = kept.stat().st_mtime_ns
     assert main(args) == 0
     assert kept.stat().st_mtime_ns == stamp, "the kept curves are read, not computed again"
     assert capsys.readouterr().out == out
     assert (tmp_path / "curves.csv").read_text(encoding="utf-8").count("\n") == 1 + 2 * len(CORRUPTIONS) * 5
+
+
+def test_robustness_and_the_report_with_its_curves_on_20_real_crops(shared_data, tmp_path, monkeypatch, capsys):
+    import json
+
+    from ocr_core.workspace import DEMO_CHECKPOINT
+
+    real = shared_data / "real-plates"
+    if not real.is_dir():
+        pytest.skip(f"{real} is absent; the test needs the real plate crops")
+    monkeypatch.setenv("PLATELENS_WORKSPACE", str(tmp_path / "ws"))
+    crops = sorted(real.glob("*.jpg"))[:20]
+    manifest = tmp_path / "real20.json"
+    manifest.write_text(json.dumps([{"file": str(p), "text": p.stem} for p in crops], ensure_ascii=False),
+                        encoding="utf-8")
+    curves = tmp_path / "curves.csv"
+    assert main(["robustness", str(DEMO_CHECKPOINT), "--data", str(manifest), "--levels", "0,0.5,1",
+                 "--out", str(curves)]) == 0
+    out = capsys.readouterr().out
+    assert "20 crops" in out
+    rows = [line.split() for line in out.splitlines()[2:]]
+    cer = {(name, float(s)): float(c) for name, s, c in rows}
+    assert len(cer) == len(CORRUPTIONS) * 3
+    assert cer[("blur", 0.0)] < 0.2, "the demo reads most real crops as they are"
+    assert all(cer[(c, 1.0)] >= cer[(c, 0.0)] for c in CORRUPTIONS), cer  # the strongest level never helps
+    report = tmp_path / "real.html"
+    assert main(["report", str(DEMO_CHECKPOINT), "--data", str(manifest), "--robustness", str(curves),
+                 "--out", str(report)]) == 0
+    text = report.read_text(encoding="utf-8")
+    assert 'id="robustness-curves"' in text and "on 20 crops" in text
+    assert text.count('" src="data:image/png;base64,') >= 1  # the worst real crops, inlined
