@@ -652,3 +652,37 @@ def kept_robustness(scored: Scored) -> pd.DataFrame | None:
 
     found = cached_curves(scored.checkpoint, scored.dataset.fingerprint())
     return found[0][1] if found else None
+
+
+# ---- label corrections applied to a score frame (Overview) ----------------------------------------------
+
+def decision_counts(scored: Scored, decisions: dict[str, Any], stamp: str) -> dict[str, int]:
+    """How many of this frame's samples each kind of decision is about (``relabel``, ``invalid``, ``unsure``,
+    ``keep``); cached per frame and corrections-file version ``stamp``."""
+    from ocr_core.corrections import decision_of
+
+    def compute() -> dict[str, int]:
+        counts = {"relabel": 0, "invalid": 0, "unsure": 0, "keep": 0}
+        for path in scored.frame["path"]:
+            decision = decision_of(decisions, path)
+            if decision is not None:
+                counts[decision.action] = counts.get(decision.action, 0) + 1
+        return counts
+
+    return memo(scored.key, f"decision counts {stamp}", compute)
+
+
+def with_corrections(scored: Scored, decisions: dict[str, Any], stamp: str) -> Scored:
+    """``scored`` with its corrections applied (corrected labels, samples marked not valid dropped), under a
+    key of its own, so every cached summary of the corrected frame is computed once per file version."""
+    key = f"{scored.key}+corrections-{stamp}"
+    frame = _corrected_frame(key, scored.frame, decisions)
+    return Scored(scored.checkpoint, scored.loaded, scored.dataset, frame, edits(key, frame), key, scored.missing)
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _corrected_frame(key: str, _frame: pd.DataFrame, _decisions: dict[str, Any]) -> pd.DataFrame:  # noqa: ARG001
+    # Shared like the score frames (st.cache_data would copy a large frame on every read).
+    from ocr_core.corrections import apply_to_frame
+
+    return apply_to_frame(_frame, _decisions)

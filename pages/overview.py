@@ -13,20 +13,27 @@ from ocr_core.analysis import (accuracy_by, cer_histogram, error_type_counts, is
                                position_accuracy, repeats, telling_slices)
 from ocr_core.formats import format_report
 from ocr_core.report import build_report
-from ocr_core.score import summarize
+from ocr_core.score import Summary, summarize
 
 import loaders
 import widgets
 
 
-def metrics_ui(scored: loaders.Scored) -> None:
-    """The five headline numbers."""
+def metrics_ui(scored: loaders.Scored, before: Summary | None = None) -> None:
+    """The five headline numbers; with ``before`` (the metrics on the original labels), how the label
+    corrections moved them."""
     summary = loaders.memo(scored.key, "summary", lambda: summarize(scored.frame))
     cells = st.columns(5)
-    cells[0].metric("Samples", f"{summary.n:,}")
-    cells[1].metric("Accuracy", widgets.percent(summary.accuracy, 2), help="exact-plate accuracy")
-    cells[2].metric("CER", f"{summary.cer:.4f}",
-                    help="corpus character error rate (edits / label characters)")
+    moved = before is not None
+    samples_delta = summary.n - before.n if moved else 0
+    accuracy_delta = summary.accuracy - before.accuracy if moved else 0.0
+    cer_delta = summary.cer - before.cer if moved else 0.0
+    cells[0].metric("Samples", f"{summary.n:,}", delta=f"{samples_delta:+,}" if samples_delta else None,
+                    delta_color="off")
+    cells[1].metric("Accuracy", widgets.percent(summary.accuracy, 2), help="exact-plate accuracy",
+                    delta=f"{100 * accuracy_delta:+.2f} pp" if accuracy_delta else None)
+    cells[2].metric("CER", f"{summary.cer:.4f}", delta=f"{cer_delta:+.4f}" if cer_delta else None,
+                    delta_color="inverse", help="corpus character error rate (edits / label characters)")
     confidence = "n/a" if math.isnan(summary.mean_confidence) else f"{summary.mean_confidence:.3f}"
     cells[3].metric("Mean confidence", confidence,
                     help="probability of the reading under the model (n/a: the predictions hold none)")
@@ -185,15 +192,64 @@ def attributes_ui(scored: loaders.Scored) -> None:
         accuracy_bar(table, column, f"Accuracy by {column}", order="key")
 
 
+APPLY_KEY = "apply_corrections"
+
+
+def _remember_apply() -> None:
+    # The toggle's own state goes when another page is shown; this copy keeps the choice.
+    st.session_state[f"{APPLY_KEY}:chosen"] = st.session_state[APPLY_KEY]
+
+
+def corrections_ui(scored: loaders.Scored) -> tuple[loaders.Scored, Summary | None]:
+    """The dataset's label corrections (written on Worst predictions and Review labels): a sidebar toggle,
+    on by default, that applies them to this page and its report, and how they move accuracy and CER.
+
+    Returns the frame to show (corrected or not) and, when corrected, the metrics on the original labels.
+    """
+    path = widgets.corrections_file(scored)
+    decisions, problem = widgets.decisions(path)
+    if problem:
+        st.error(f"{problem}. The metrics below use the original labels.")
+        return scored, None
+    if not decisions:
+        return scored, None
+    stat = path.stat()
+    stamp = f"{stat.st_mtime_ns}-{stat.st_size}"
+    counts = loaders.decision_counts(scored, decisions, stamp)
+    if not any(counts.values()):
+        return scored, None  # decisions about other images only
+    apply = st.sidebar.toggle("Apply label corrections", key=APPLY_KEY, on_change=_remember_apply,
+                              value=st.session_state.get(f"{APPLY_KEY}:chosen", True),
+                              help=f"the decisions in {path.name}: corrected labels replace the file-name labels "
+                                   "and samples marked not valid drop out of the Overview and its report")
+    corrected = loaders.with_corrections(scored, decisions, stamp)
+    before = loaders.memo(scored.key, "summary", lambda: summarize(scored.frame))
+    after = loaders.memo(corrected.key, "summary", lambda: summarize(corrected.frame))
+    parts = [f"**{counts['relabel']:,}** relabelled", f"**{counts['invalid']:,}** excluded as not valid",
+             f"**{counts['unsure']:,}** unsure"]
+    if counts.get("keep"):
+        parts.append(f"**{counts['keep']:,}** confirmed right")
+    moved = (f"accuracy {widgets.percent(before.accuracy, 2)} → {widgets.percent(after.accuracy, 2)}, "
+             f"CER {before.cer:.4f} → {after.cer:.4f}, samples {before.n:,} → {after.n:,}")
+    if apply:
+        st.info(f"Label corrections applied: {', '.join(parts)}. Original labels → corrected: {moved}. "
+                "The deltas below are the corrections' effect.")
+        return corrected, before
+    st.info(f"Label corrections not applied ({', '.join(parts)}): applying them would move {moved}. "
+            "Switch on “Apply label corrections” in the sidebar to see the corrected metrics.")
+    return scored, None
+
+
 def main() -> None:
     """Draw the page."""
     selection = loaders.current_selection()
-    scored = loaders.scored_or_stop()
-    source = f"{scored.loaded.arch} checkpoint" if scored.loaded is not None else "Predictions file"
-    st.caption(f"{source} `{scored.checkpoint}` on "
-               f"{loaders.dataset_label(selection.dataset or '')} ({len(scored.frame):,} samples)")
-    loaders.leakage_ui(scored, key="overview_leakage")
-    metrics_ui(scored)
+    raw = loaders.scored_or_stop()
+    source = f"{raw.loaded.arch} checkpoint" if raw.loaded is not None else "Predictions file"
+    st.caption(f"{source} `{raw.checkpoint}` on "
+               f"{loaders.dataset_label(selection.dataset or '')} ({len(raw.frame):,} samples)")
+    loaders.leakage_ui(raw, key="overview_leakage")
+    scored, before = corrections_ui(raw)
+    metrics_ui(scored, before)
     report_ui(scored, loaders.dataset_label(selection.dataset or ""))
     format_ui(scored)
     if scored.frame["correct"].all():
