@@ -3,6 +3,11 @@
 Edits come from rapidfuzz's Levenshtein alignment of label (true) against prediction. ``EPSILON``
 stands for the missing side: an insertion is ``ε -> x`` (the model read an extra ``x``), a deletion is
 ``x -> ε`` (the model missed ``x``).
+
+Frames reach a million rows, so the per-row work is columnar: texts become arrays of code points
+(``codepoints``) that numpy compares and counts, each distinct (label, reading) pair is aligned once, and
+the confusion matrix is filled with ``np.add.at``. tests/test_analysis_scale.py checks every such function
+against the former row-by-row code on random frames.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ from itertools import pairwise
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from rapidfuzz.distance import Levenshtein
 
 EPSILON = "ε"
@@ -63,16 +70,93 @@ def aligned_pairs(label: str, pred: str) -> list[tuple[str, str, str]]:
     return out
 
 
+def flat_codepoints(texts: pd.Series | Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Every text's code points one after another (uint32), and each text's length in code points.
+
+    Columnar: an Arrow-backed string column (pandas' ``str`` dtype) is decoded from its UTF-8 buffer in one
+    piece, with no Python object per row; other sequences are joined first. Missing values count as "".
+    """
+    values = texts.array if isinstance(texts, pd.Series) else list(texts)
+    array = pa.array(values) if not isinstance(values, pa.Array | pa.ChunkedArray) else values
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
+        array = pc.cast(array, pa.large_string())
+    array = pc.fill_null(array, "")
+    lengths = pc.utf8_length(array).to_numpy(zero_copy_only=False).astype(np.int64)
+    if not len(array):
+        return np.zeros(0, np.uint32), lengths
+    width = np.int64 if pa.types.is_large_string(array.type) else np.int32
+    offsets = np.frombuffer(array.buffers()[1], dtype=width)[array.offset:array.offset + len(array) + 1]
+    data = array.buffers()[2]
+    raw = data.to_pybytes()[int(offsets[0]):int(offsets[-1])] if data is not None else b""
+    return np.frombuffer(raw.decode("utf-8").encode("utf-32-le"), np.uint32), lengths
+
+
+def codepoints(texts: pd.Series | Sequence[str], width: int | None = None) -> np.ndarray:
+    """(n, width) uint32: the code points of each text, zero-padded on the right.
+
+    ``width`` defaults to the longest text; longer texts are cut to it.
+    """
+    flat, lengths = flat_codepoints(texts)
+    width = int(lengths.max(initial=0)) if width is None else width
+    out = np.zeros((len(lengths), width), np.uint32)
+    if len(flat) and width:
+        row = np.repeat(np.arange(len(lengths)), lengths)
+        column = np.arange(len(flat)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        keep = column < width
+        out[row[keep], column[keep]] = flat[keep]
+    return out
+
+
+_KINDS = {"replace": "substitution", "insert": "insertion", "delete": "deletion"}
+
+
+def _pair_edits(label: str, pred: str) -> list[tuple[str, str, str, int]]:
+    # align() without the Edit objects: (kind, true, pred, position) tuples.
+    out = []
+    for tag, src, dest in Levenshtein.editops(label, pred).as_list():
+        if tag == "replace":
+            out.append(("substitution", label[src], pred[dest], src))
+        elif tag == "insert":
+            out.append(("insertion", EPSILON, pred[dest], src))
+        else:
+            out.append(("deletion", label[src], EPSILON, src))
+    return out
+
+
 def edit_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per edit of every wrong sample: ``sample, kind, true, pred, position``."""
-    wrong = frame.loc[~frame["correct"], ["sample", "label", "pred"]]
-    rows = [
-        (sample, e.kind, e.true, e.pred, e.position)
-        for sample, label, pred in wrong.itertuples(index=False)
-        for e in align(label, pred)
-    ]
-    table = pd.DataFrame(rows, columns=["sample", "kind", "true", "pred", "position"])
-    return table.astype({"sample": np.int32, "position": np.int32})
+    """One row per edit of every wrong sample: ``sample, kind, true, pred, position``.
+
+    Rows follow the frame's order, and each sample's edits their order along the label (``align``). A
+    (label, reading) pair that occurs many times is aligned once.
+    """
+    wrong = frame.loc[~frame["correct"].astype(bool), ["sample", "label", "pred"]]
+    pair_of: dict[tuple[str, str], int] = {}
+    rows = np.fromiter((pair_of.setdefault(pair, len(pair_of)) for pair in
+                        zip(wrong["label"].astype(str).tolist(), wrong["pred"].astype(str).tolist())),
+                       np.int64, len(wrong))
+    flat: list[tuple[str, str, str, int]] = []
+    counts = np.zeros(len(pair_of), np.int64)
+    for j, (label, pred) in enumerate(pair_of):
+        edits = _pair_edits(label, pred)
+        counts[j] = len(edits)
+        flat += edits
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64) if len(counts) else counts
+    per_row = counts[rows]
+    total = int(per_row.sum())
+    owner = np.repeat(np.arange(len(rows)), per_row)
+    offset = np.arange(total) - np.repeat(np.cumsum(per_row) - per_row, per_row)
+    take = starts[rows][owner] + offset
+    columns = list(zip(*flat)) if flat else [(), (), (), ()]
+    kind, true, pred, position = (np.asarray(c, dtype=object)[take] if total else np.asarray([], dtype=object)
+                                  for c in columns)
+    table = pd.DataFrame({
+        "sample": wrong["sample"].to_numpy()[owner].astype(np.int32),
+        "kind": list(kind), "true": list(true), "pred": list(pred),
+        "position": np.asarray(position, dtype=np.int64).astype(np.int32) if total else np.zeros(0, np.int32),
+    })
+    return table
 
 
 def error_type_counts(edits: pd.DataFrame) -> pd.Series:
@@ -83,22 +167,22 @@ def error_type_counts(edits: pd.DataFrame) -> pd.Series:
 def confusion_table(frame: pd.DataFrame, edits: pd.DataFrame | None = None) -> pd.DataFrame:
     """Counts of true (rows) against predicted (columns) characters, ε included; matches on the diagonal."""
     edits = edit_table(frame) if edits is None else edits
-    true_counts: dict[str, int] = {}
-    for label in frame["label"]:
-        for c in label:
-            true_counts[c] = true_counts.get(c, 0) + 1
-    matched = pd.Series(true_counts, dtype=np.int64)
+    found, times = np.unique(flat_codepoints(frame["label"])[0], return_counts=True)  # every label character
+    matched = pd.Series(times.astype(np.int64), index=[chr(c) for c in found.tolist()], dtype=np.int64)
     lost = edits.loc[edits["kind"] != "insertion", "true"].value_counts()
     matched = matched.sub(lost, fill_value=0).astype(np.int64)
     pairs = edits.groupby(["true", "pred"]).size()
     chars = sorted(set(matched.index) | set(edits["true"]) | set(edits["pred"]) - {EPSILON})
     chars = [c for c in chars if c != EPSILON] + [EPSILON]
-    table = pd.DataFrame(0, index=chars, columns=chars, dtype=np.int64)
-    for c, count in matched.items():
-        table.loc[c, c] += int(count)
-    for (t, p), count in pairs.items():
-        table.loc[t, p] += int(count)
-    table.index.name, table.columns.name = "true", "pred"
+    at = {c: i for i, c in enumerate(chars)}
+    values = np.zeros((len(chars), len(chars)), np.int64)
+    diagonal = np.fromiter((at[c] for c in matched.index), np.int64, len(matched))
+    np.add.at(values, (diagonal, diagonal), matched.to_numpy(np.int64))
+    if len(pairs):
+        rows = np.fromiter((at[t] for t in pairs.index.get_level_values(0)), np.int64, len(pairs))
+        cols = np.fromiter((at[p] for p in pairs.index.get_level_values(1)), np.int64, len(pairs))
+        np.add.at(values, (rows, cols), pairs.to_numpy(np.int64))
+    table = pd.DataFrame(values, index=pd.Index(chars, name="true"), columns=pd.Index(chars, name="pred"))
     return table
 
 
@@ -131,14 +215,19 @@ def is_plate_domain(labels: Sequence[str]) -> bool:
     labels = [t for t in labels if t]
     if not labels:
         return False
-    if detect_format(labels) is not None:
+    # The cheap test first (a set lookup per label); the format test runs regular expressions over every label.
+    if sum(t[0] in PROVINCE_GLYPHS for t in labels) >= 0.5 * len(labels):
         return True
-    return sum(t[0] in PROVINCE_GLYPHS for t in labels) >= 0.5 * len(labels)
+    return detect_format(labels) is not None
 
 
 def repeats(labels: pd.Series) -> pd.Series:
     """Adjacent repeated characters per label (``"ffn"``: 1): a CTC model needs a blank between them."""
-    return labels.astype(str).map(lambda t: sum(a == b for a, b in pairwise(t))).astype(np.int32)
+    flat, lengths = flat_codepoints(labels.astype(str))
+    row = np.repeat(np.arange(len(lengths)), lengths)
+    same = (flat[1:] == flat[:-1]) & (row[1:] == row[:-1])  # a character equal to the one before, same label
+    out = np.bincount(row[1:][same], minlength=len(lengths)).astype(np.int32)
+    return pd.Series(out, index=labels.index, name=labels.name)
 
 
 def needs_more_steps(frame: pd.DataFrame, time_steps: int) -> pd.Series:
@@ -176,16 +265,12 @@ def position_accuracy(frame: pd.DataFrame, length: int | None = None) -> pd.Data
     if frame.empty:
         return pd.DataFrame(columns=["position", "accuracy", "n"])
     length = int(frame["label_len"].mode().iloc[0]) if length is None else length
-    rows = frame[frame["label_len"] == length]
-    labels = rows["label"].tolist()
-    preds = rows["pred"].tolist()
-    hits = np.zeros(length, np.int64)
-    for label, pred in zip(labels, preds):
-        if len(pred) == length:
-            hits += np.frombuffer(label.encode("utf-32-le"), np.uint32) == np.frombuffer(
-                pred.encode("utf-32-le"), np.uint32
-            )
-    n = len(rows)
+    of_length = (frame["label_len"] == length).to_numpy()
+    same = of_length & (frame["pred"].astype(str).str.len() == length).to_numpy()
+    # Both sides of these rows have ``length`` characters: (rows, length) code points, compared column-wise.
+    hits = (codepoints(frame["label"][same], length) == codepoints(frame["pred"][same], length)).sum(
+        axis=0).astype(np.int64)
+    n = int(of_length.sum())
     acc = hits / n if n else np.full(length, np.nan)
     return pd.DataFrame({"position": np.arange(1, length + 1), "accuracy": acc, "n": n})
 
@@ -256,20 +341,43 @@ def rank_worst(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values(["cer", "confidence", "sample"], ascending=[False, False, True], kind="stable")
 
 
+CHANGES = ("fixed", "broken", "both right", "both wrong")
+
+
+def _unique_paths(paths: pd.Series) -> bool:
+    values = paths.array
+    try:  # a listing is usually sorted: strictly increasing paths are unique, checked in one pass
+        if len(values) < 2 or bool((values[1:] > values[:-1]).all()):
+            return True
+    except TypeError:
+        pass
+    return bool(paths.is_unique)
+
+
 def compare_frames(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
     """Join two score frames of the same dataset by path: per-sample outcome under A and B.
 
-    Columns: ``path, label, pred_a, pred_b, correct_a, correct_b, cer_a, cer_b, change`` where change is
-    ``fixed`` (wrong in A, right in B), ``broken``, ``both right`` or ``both wrong``.
+    Columns: ``path, label, pred_a, correct_a, cer_a, confidence_a, sample, pred_b, correct_b, cer_b,
+    confidence_b, change`` where change (categorical, ``CHANGES``) is ``fixed`` (wrong in A, right in B),
+    ``broken``, ``both right`` or ``both wrong``. Rows follow A. Two frames of one listing (the usual case:
+    the same paths in the same order) are joined by position, without hashing a million paths; any other
+    pair is merged on path and label.
     """
     keep = ["path", "label", "pred", "correct", "cer", "confidence"]
-    joined = a[keep + ["sample"]].merge(b[keep], on=["path", "label"], suffixes=("_a", "_b"))
-    change = np.select(
-        [~joined["correct_a"] & joined["correct_b"], joined["correct_a"] & ~joined["correct_b"], joined["correct_a"]],
-        ["fixed", "broken", "both right"],
-        default="both wrong",
-    )
-    joined["change"] = change
+    left = a[keep + ["sample"]]
+    same_rows = len(a) == len(b) and bool((a["path"].array == b["path"].array).all()) and _unique_paths(a["path"])
+    if same_rows:
+        agree = np.asarray(a["label"].array == b["label"].array, dtype=bool)
+        right = b[keep[2:]]
+        if not agree.all():
+            left, right = left[agree], right[agree]
+        joined = pd.concat([left.rename(columns={c: f"{c}_a" for c in keep[2:]}).reset_index(drop=True),
+                            right.rename(columns={c: f"{c}_b" for c in keep[2:]}).reset_index(drop=True)], axis=1)
+    else:
+        joined = left.merge(b[keep], on=["path", "label"], suffixes=("_a", "_b"))
+    correct_a, correct_b = joined["correct_a"].to_numpy(bool), joined["correct_b"].to_numpy(bool)
+    codes = np.select([~correct_a & correct_b, correct_a & ~correct_b, correct_a], [0, 1, 2], default=3)
+    joined["change"] = pd.Categorical.from_codes(codes.astype(np.int8), categories=list(CHANGES))
     return joined
 
 
