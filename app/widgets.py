@@ -248,7 +248,7 @@ def gallery(
                         st.button("Inspect", key=f"{key}:inspect:{int(row['sample'])}", on_click=on_inspect,
                                   args=(int(row["sample"]),), help="open this sample's detail: a large crop, probabilities, alternative readings, augmented draws")
                     if corrections is not None:
-                        with st.popover("Correct", help="label is wrong / not a valid sample / unsure"):
+                        with st.popover("Correct"):
                             correction_ui(corrections, row, decision, f"{key}:fix:{int(row['sample'])}")
 
 

@@ -54,7 +54,7 @@ def filters_ui(scored: loaders.Scored) -> dict:
             confident = st.toggle("Confident but wrong (label-error candidates)", key="worst_confident")
             threshold = st.slider("…with confidence at least", 0.5, 1.0, 0.9, step=0.01,
                                   key="worst_threshold", disabled=not confident)
-        row = st.columns([2, 2, 2, 2])
+        row = st.columns([2, 3, 3, 2])
         doubled = row[0].selectbox("Doubled characters", ["any", "with", "without"], key="worst_doubled",
                                    help="labels with adjacent repeated characters (ff, nn …)")
         steps = scored.loaded.meta.get("time_steps") if scored.loaded is not None else None

@@ -138,6 +138,8 @@ def test_frames_of_version_2_still_load(tmp_path):
 # ---- the dashboard: correction buttons and the review queue ----------------------------------------------
 
 import json  # noqa: E402
+import os  # noqa: E402
+import shutil  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import streamlit as st  # noqa: E402
@@ -146,6 +148,9 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 from ocr_core import workspace  # noqa: E402
 from ocr_core.corrections import corrections_path, load_corrections, review_queue  # noqa: E402
 from test_app_pages import MAIN, app, assert_clean, env, open_page  # noqa: E402,F401 - fixtures
+from test_browser import IDLE, OVERFLOWING_DIFFS, REAL_PLATES, README_SHOTS, SHOTS, _pick, _screenshot, _settle  # noqa: E402
+from test_browser import CHROMIUM, CHROMIUM_ARGS, server, sync_api  # noqa: E402,F401 - fixtures
+from test_browser import MAIN as BROWSER_MAIN  # noqa: E402
 
 
 def embedded(env) -> tuple[pd.DataFrame, Path]:
@@ -258,3 +263,72 @@ def test_review_queue_walks_the_candidates_and_remembers_them(app, env):
     again = open_page(restart(), "review")
     at = again
     assert progress().startswith(f"2 of {n} reviewed") and current() == queue[1], "skips last one session"
+
+
+# ---- in a real browser: the keys, and the screenshots the README shows ------------------------------------
+
+def test_review_queue_in_chromium(sync_api, server):  # noqa: F811 - fixtures of test_browser
+    """On the real crops: the queue shows its first candidate, "A" accepts it, a letter typed into the text box
+    decides nothing, and a card's Correct popover holds the buttons. With PLATELENS_UPDATE_SCREENSHOTS=1 the
+    shots go to tests/screenshots/ (10-review-queue.png, 10-card-buttons.png)."""
+    if not REAL_PLATES.is_dir():
+        pytest.skip(f"{REAL_PLATES} is absent (see ../shared/data/README.md); test needs the real crops")
+    shots = SHOTS / "label-issues"
+    shots.mkdir(parents=True, exist_ok=True)
+    progress = f'{BROWSER_MAIN} [data-testid="stProgress"]'
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            page.goto(server)
+            _pick(page, "Dataset", "Other folder or manifest…")
+            box = page.get_by_role("textbox", name="Dataset path")
+            box.fill(str(REAL_PLATES))
+            box.press("Enter")
+            page.locator(BROWSER_MAIN).get_by_text("real-plates").first.wait_for(timeout=150_000)
+            page.locator('[data-testid="stSidebarNav"]').get_by_text("Review labels", exact=True).click()
+            _settle(page, "Label review queue", f"{progress}, {BROWSER_MAIN} [data-testid='stImage'] img",
+                    timeout_ms=150_000)
+            assert page.locator('[data-testid="stException"]').count() == 0
+            text = page.locator(progress).inner_text()
+            assert "0 of 54 reviewed" in text, text
+            _screenshot(page, shots / "10-review-queue.png")
+
+            typed = page.get_by_role("textbox", name="Corrected label (for “Label is wrong”)")
+            typed.click()
+            typed.press("End")
+            typed.type("W")  # a plate letter, also the "Label is wrong" key: typing must not decide
+            page.wait_for_timeout(1500)
+            page.wait_for_function(IDLE, timeout=30_000)
+            assert "0 of 54 reviewed" in page.locator(progress).inner_text()
+            page.locator(BROWSER_MAIN).get_by_text("Candidate 1 of 54").wait_for(timeout=10_000)
+            page.locator(BROWSER_MAIN).get_by_text("Candidate 1 of 54").click()  # focus leaves the box
+            page.keyboard.press("a")
+            page.locator(BROWSER_MAIN).get_by_text("1 of 54 reviewed").wait_for(timeout=30_000)
+            page.wait_for_function(IDLE, timeout=30_000)
+            assert page.locator(BROWSER_MAIN).get_by_text("Candidate 2 of 54").count() == 1
+
+            page.locator('[data-testid="stSidebarNav"]').get_by_text("Worst predictions", exact=True).click()
+            _settle(page, "Worst predictions", f'{BROWSER_MAIN} [data-testid="stImage"] img', timeout_ms=60_000)
+            page.locator(BROWSER_MAIN).get_by_text("Decision: label is right").first.wait_for(timeout=10_000)
+            assert page.evaluate(OVERFLOWING_DIFFS) == [], "diffs cut off inside their cards"
+            _screenshot(page, shots / "worst-with-buttons.png")
+            decided = page.locator(BROWSER_MAIN).get_by_text("Decision: label is right").first
+            card = decided.locator("xpath=ancestor::div[.//img][1]")
+            card.evaluate("e => e.scrollIntoView({block: 'start'})")
+            card.get_by_role("button", name="Correct").click()
+            body = page.locator('[data-testid="stPopoverBody"]')
+            body.get_by_role("button", name="Not a valid sample").wait_for(timeout=10_000)
+            page.mouse.move(5, 5)  # no tooltip over the shot
+            page.wait_for_timeout(500)
+            boxes = [card.bounding_box(), body.bounding_box()]
+            left, top = min(b["x"] for b in boxes) - 12, min(b["y"] for b in boxes) - 12
+            right = max(b["x"] + b["width"] for b in boxes) + 12
+            bottom = max(b["y"] + b["height"] for b in boxes) + 12
+            page.screenshot(path=str(shots / "10-card-buttons.png"),
+                            clip={"x": left, "y": top, "width": right - left, "height": bottom - top})
+        finally:
+            browser.close()
+    if os.environ.get("PLATELENS_UPDATE_SCREENSHOTS") == "1":
+        for name in ("10-review-queue", "10-card-buttons"):
+            shutil.copyfile(shots / f"{name}.png", README_SHOTS / f"{name}.png")
