@@ -19,6 +19,7 @@ import json
 import os
 import re
 import unicodedata
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -44,6 +45,12 @@ class Correction:
 
 def _key(path: str | Path) -> str:
     return str(Path(path).resolve())
+
+
+def file_keys(paths: Iterable[str]) -> list[str]:
+    """The keys decisions are stored under (resolved paths) of image paths; resolving touches the disk, so
+    callers that ask often keep them."""
+    return [_key(p) for p in paths]
 
 
 def append_correction(path: str | Path, correction: Correction) -> None:
@@ -156,9 +163,10 @@ def rank_by_label_issue(frame: pd.DataFrame, minimum: float | None = None) -> pd
     return frame.loc[order.sort_values(["unknown", "issue", "confidence", "sample"], kind="stable").index]
 
 
-def reviewed_paths(queue: pd.DataFrame, decisions: dict[str, Correction]) -> list[bool]:
-    """Per row of ``queue``: whether its image already has a decision."""
-    return [_key(p) in decisions for p in queue["path"]]
+def reviewed_paths(queue: pd.DataFrame, decisions: dict[str, Correction], keys: Sequence[str] | None = None
+                   ) -> list[bool]:
+    """Per row of ``queue``: whether its image already has a decision (``keys``: its ``file_keys``, if known)."""
+    return [k in decisions for k in (keys if keys is not None else file_keys(queue["path"]))]
 
 
 def apply_to_listing(listing: SourceListing, decisions: dict[str, Correction]) -> SourceListing:

@@ -1,7 +1,8 @@
 """Predictions of any OCR system (PaddleOCR, EasyOCR, a vendor API, a notebook) as a score frame.
 
 A predictions file is CSV, TSV, JSON Lines or Parquet with the columns ``file`` (or ``path``) and
-``pred``, and optionally ``label`` and ``confidence``; other columns are kept as attributes. Relative
+``pred``, and optionally ``label`` and ``confidence``; other columns are kept as attributes. A score frame
+written by PlateLens (any schema version) is a predictions file too: its derived columns are recomputed. Relative
 paths resolve against the predictions file's folder. Labels come from the file or, when it has none,
 from a dataset source (folder names or a manifest, as everywhere in PlateLens), matched by path.
 """
@@ -76,6 +77,12 @@ def read_predictions_table(path: str | Path) -> pd.DataFrame:
     return table
 
 
+def _set_source(table: pd.DataFrame, kind: str) -> None:
+    # A score frame given as a predictions file has its own source column: keep it.
+    if "source" not in table.columns:
+        table.insert(2, "source", kind)
+
+
 def import_predictions(path: str | Path, data: str | Path | None = None) -> ImportedPredictions:
     """The score frame of a predictions file (see the module doc); labels from ``data`` when the file has none.
 
@@ -123,12 +130,12 @@ def import_predictions(path: str | Path, data: str | Path | None = None) -> Impo
             unlabelled = table["path"][~has].tolist()
             table = table[has].reset_index(drop=True)
             table.insert(1, "label", [label for label in labels if label is not None])
-        table.insert(2, "source", listing.kind)
+        _set_source(table, listing.kind)
     elif "label" not in table.columns:
         raise InputError(f"predictions file {path} has no label column; give the dataset its images come "
                          "from (--data) so that labels are read from it")
     else:
-        table.insert(2, "source", "predictions")
+        _set_source(table, "predictions")
     if table.empty:
         raise InputError(f"no row of predictions file {path} names an existing, labelled image "
                          f"({len(missing)} missing, {len(unlabelled)} without a label)")

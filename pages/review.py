@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from ocr_core.corrections import Correction, review_queue, reviewed_paths
+from ocr_core.corrections import Correction, file_keys, review_queue, reviewed_paths
 
 import loaders
 import widgets
@@ -20,6 +20,12 @@ BUTTONS = [
     ("invalid", "Not valid", "N", "a sign, a mirrored or unreadable crop: the sample drops out"),
     ("unsure", "Unsure", "U", "note it; nothing changes"),
 ]
+
+
+def queue_of(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """The review queue of a frame and the keys its decisions are stored under (cached per frame)."""
+    queue = review_queue(frame)
+    return queue, file_keys(queue["path"])
 
 
 def skip(sample: int) -> None:
@@ -88,13 +94,13 @@ def main() -> None:
     if problem:
         st.error(f"{problem}. The review needs a readable corrections file.")
         st.stop()
-    queue = loaders.memo(scored.key, "review queue", lambda: review_queue(scored.frame))
+    queue, keys = loaders.memo(scored.key, "review queue", lambda: queue_of(scored.frame))
     st.markdown("Every wrong reading, the most likely label errors first (highest label-issue score, then the "
                 "most confident): decide each with a button or its key.")
     if queue.empty:
         widgets.empty_state("Nothing to review: the model reads every label of this dataset.")
         return
-    reviewed = reviewed_paths(queue, known)
+    reviewed = reviewed_paths(queue, known, keys)
     skipped = set(st.session_state.get(SKIP_KEY, []))
     progress_ui(sum(reviewed), len(queue), len(skipped))
     widgets.flash_ui()

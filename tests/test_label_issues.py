@@ -332,3 +332,34 @@ def test_review_queue_in_chromium(sync_api, server):  # noqa: F811 - fixtures of
     if os.environ.get("PLATELENS_UPDATE_SCREENSHOTS") == "1":
         for name in ("10-review-queue", "10-card-buttons"):
             shutil.copyfile(shots / f"{name}.png", README_SHOTS / f"{name}.png")
+
+
+def test_imported_predictions_have_no_label_issue_score(tmp_path, make_images):
+    from ocr_core.predictions import import_predictions
+
+    images = make_images(tmp_path / "d", ["AB12", "BA21"])
+    csv = tmp_path / "p.csv"
+    csv.write_text("file,label,pred\n" + "".join(f"d/{p.name},{p.stem},AB12\n" for p in images), encoding="utf-8")
+    frame = import_predictions(csv).frame
+    assert check_frame(frame) == [] and frame["label_issue"].isna().all()
+    # A version-2 frame given as a predictions file loads too, its label-issue scores unknown.
+    old = frame.drop(columns="label_issue").assign(path=[str(p) for p in images])
+    old.to_parquet(tmp_path / "old.parquet", index=False)
+    again = import_predictions(tmp_path / "old.parquet").frame
+    assert check_frame(again) == [] and again["label_issue"].isna().all()
+
+
+def test_review_queue_order_and_clean_labels():
+    from ocr_core.corrections import MAX_LABEL_CHARS, clean_label
+    from ocr_core.errors import InputError
+
+    frame = build_frame(pd.DataFrame({
+        "path": [f"/x/{i}.png" for i in range(6)], "label": ["A", "B", "C", "D", "E", "F"],
+        "pred": ["A", "b", "c", "d", "e", "f"], "confidence": [0.9, 0.2, 0.99, 0.5, 0.95, 0.1],
+        "label_issue": [0.0, 5.0, 1.0, 9.0, np.nan, np.nan]}))
+    assert review_queue(frame)["sample"].tolist() == [3, 1, 2, 4, 5], "score first, unknown last by confidence"
+    assert clean_label("  皖A1 ") == "皖A1"
+    assert clean_label("e\u0301") == "\u00e9", "one glyph typed two ways is one label"
+    for bad in ("", "  ", "A\nB", "x" * (MAX_LABEL_CHARS + 1)):
+        with pytest.raises(InputError):
+            clean_label(bad)
