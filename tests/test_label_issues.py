@@ -2,13 +2,38 @@
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
+import streamlit as st
 import torch
+from streamlit.testing.v1 import AppTest
+from test_app_pages import MAIN, app, assert_clean, env, open_page  # noqa: F401 - fixtures
+from test_browser import (  # noqa: F401 - fixtures
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    IDLE,
+    OVERFLOWING_DIFFS,
+    README_SHOTS,
+    REAL_PLATES,
+    SHOTS,
+    _pick,
+    _screenshot,
+    _settle,
+    server,
+    sync_api,
+)
+from test_browser import MAIN as BROWSER_MAIN
 from torch import nn
 
+from ocr_core import workspace
 from ocr_core.checkpoint import load_model
+from ocr_core.corrections import corrections_path, load_corrections, review_queue
 from ocr_core.data.dataset import load_dataset
 from ocr_core.formats import compile_format
 from ocr_core.frame import COLUMNS, SCHEMA_VERSION, build_frame, check_frame, upgrade_frame
@@ -137,23 +162,9 @@ def test_frames_of_version_2_still_load(tmp_path):
 
 # ---- the dashboard: correction buttons and the review queue ----------------------------------------------
 
-import json  # noqa: E402
-import os  # noqa: E402
-import shutil  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import streamlit as st  # noqa: E402
-from streamlit.testing.v1 import AppTest  # noqa: E402
-
-from ocr_core import workspace  # noqa: E402
-from ocr_core.corrections import corrections_path, load_corrections, review_queue  # noqa: E402
-from test_app_pages import MAIN, app, assert_clean, env, open_page  # noqa: E402,F401 - fixtures
-from test_browser import IDLE, OVERFLOWING_DIFFS, REAL_PLATES, README_SHOTS, SHOTS, _pick, _screenshot, _settle  # noqa: E402
-from test_browser import CHROMIUM, CHROMIUM_ARGS, server, sync_api  # noqa: E402,F401 - fixtures
-from test_browser import MAIN as BROWSER_MAIN  # noqa: E402
 
 
-def embedded(env) -> tuple[pd.DataFrame, Path]:
+def embedded(env) -> tuple[pd.DataFrame, Path]:  # noqa: F811 - the fixture's value
     """The stand-in's score frame of the embedded set, and that dataset's corrections file (emptied)."""
     for sidecar in (env.workspace / "scores").glob("*.json"):
         meta = json.loads(sidecar.read_text(encoding="utf-8"))
@@ -175,7 +186,7 @@ def markdown(at: AppTest) -> str:
     return " ".join(m.value for m in at.markdown)
 
 
-def test_card_buttons_write_decisions_that_survive_a_restart(app, env):
+def test_card_buttons_write_decisions_that_survive_a_restart(app, env):  # noqa: F811 - fixtures
     at = open_page(app, "worst")
     frame, path = embedded(env)
     inspect = [b for b in at.button if b.key and b.key.startswith("worst:inspect:")]
@@ -207,7 +218,7 @@ def test_card_buttons_write_decisions_that_survive_a_restart(app, env):
     assert again.text_input(key=f"worst:fix:{first}:text").value == "皖A12345"
 
 
-def test_detail_dialog_buttons_and_the_label_issue_order(app, env):
+def test_detail_dialog_buttons_and_the_label_issue_order(app, env):  # noqa: F811 - fixtures
     at = open_page(app, "worst")
     frame, path = embedded(env)
     at.selectbox(key="worst_order").set_value("label_issue").run()
@@ -231,7 +242,7 @@ def test_detail_dialog_buttons_and_the_label_issue_order(app, env):
     assert decision.action == "invalid"
 
 
-def test_review_queue_walks_the_candidates_and_remembers_them(app, env):
+def test_review_queue_walks_the_candidates_and_remembers_them(app, env):  # noqa: F811 - fixtures
     at = open_page(app, "review")
     frame, path = embedded(env)
     at = open_page(restart(), "review")  # the corrections file was emptied after the first draw
@@ -267,7 +278,9 @@ def test_review_queue_walks_the_candidates_and_remembers_them(app, env):
 
 # ---- in a real browser: the keys, and the screenshots the README shows ------------------------------------
 
-def test_review_queue_in_chromium(sync_api, server):  # noqa: F811 - fixtures of test_browser
+@pytest.mark.browser
+@pytest.mark.slow
+def test_review_queue_in_chromium(sync_api, server):  # noqa: F811 - fixtures
     """On the real crops: the queue shows its first candidate, "A" accepts it, a letter typed into the text box
     decides nothing, and a card's Correct popover holds the buttons. With PLATELENS_UPDATE_SCREENSHOTS=1 the
     shots go to tests/screenshots/ (10-review-queue.png, 10-card-buttons.png)."""
