@@ -13,12 +13,23 @@ from ocr_core.frame import COLUMNS
 import loaders
 import widgets
 
-MAX_DRAWN = 5000  # points drawn; a selection still applies to every row
+MAX_DRAWN = 5000  # points drawn; a selection still applies to every embedded row
+# Crops embedded per score frame: the embedding is a forward pass per crop (about 1,000 a second on 2 CPU
+# cores), so a larger frame is represented by a fixed random sample of its rows.
+MAX_EMBEDDED = 20_000
+
+
+def embedded_rows(n: int) -> np.ndarray:
+    """The rows of an ``n``-row frame that the map embeds: all of them, or a seeded random ``MAX_EMBEDDED``."""
+    if n <= MAX_EMBEDDED:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(0).choice(n, MAX_EMBEDDED, replace=False))
 
 
 def colour_ui(scored: loaders.Scored) -> str:
     """What colours the points: the outcome, CER, confidence or any attribute."""
-    attributes = [c for c in scored.frame.columns if c not in COLUMNS and scored.frame[c].nunique() > 1]
+    attributes = loaders.memo(scored.key, "varying attributes", lambda: [
+        c for c in scored.frame.columns if c not in COLUMNS and scored.frame[c].nunique() > 1])
     return st.selectbox("Colour by", ["correct", "cer", "confidence", "label_len", *attributes], key="map_colour")
 
 
@@ -27,15 +38,20 @@ def main() -> None:
     scored = loaders.scored_or_stop()
     if loaders.needs_model(scored, "the error map (it places crops by the model's own features)"):
         return
-    with st.spinner("Embedding every crop with the model's features (once per score frame)…"):
-        points = loaders.memo(scored.key, "error map",
-                              lambda: project(features(scored.loaded, scored.dataset.images)))
-    frame = scored.frame.assign(x=points[:, 0], y=points[:, 1])
+    rows = embedded_rows(len(scored.frame))
+    with st.spinner(f"Embedding {len(rows):,} crops with the model's features (once per score frame)…"):
+        points = loaders.memo(scored.key, f"error map {MAX_EMBEDDED}",
+                              lambda: project(features(scored.loaded, scored.dataset.images[rows])))
+    frame = scored.frame.iloc[rows].assign(x=points[:, 0], y=points[:, 1])
     colour = colour_ui(scored)
     drawn = frame
+    if len(rows) < len(scored.frame):
+        st.caption(f"The map embeds a random {len(rows):,} of the {len(scored.frame):,} crops and draws "
+                   f"{min(MAX_DRAWN, len(rows)):,} of them; a selection takes every embedded crop in its region.")
+    elif len(frame) > MAX_DRAWN:
+        st.caption(f"Drawing {MAX_DRAWN:,} of {len(frame):,} crops; a selection takes every crop in its region.")
     if len(frame) > MAX_DRAWN:
         drawn = frame.sample(MAX_DRAWN, random_state=0)
-        st.caption(f"Drawing {MAX_DRAWN:,} of {len(frame):,} crops; a selection takes every crop in its region.")
     figure = px.scatter(drawn, x="x", y="y", color=drawn[colour].astype(str) if colour == "correct" else colour,
                         hover_data={"label": True, "pred": True, "cer": ":.3f", "x": False, "y": False},
                         color_discrete_map={"True": "#16a34a", "False": "#dc2626"}, opacity=0.7,
