@@ -12,6 +12,7 @@ import streamlit as st
 from ocr_core.analysis import (accuracy_by, cer_histogram, error_type_counts, is_plate_domain, needs_more_steps,
                                position_accuracy, repeats, telling_slices)
 from ocr_core.formats import format_report
+from ocr_core.frame import attribute_columns
 from ocr_core.report import build_report
 from ocr_core.score import Summary, summarize
 
@@ -80,11 +81,6 @@ def format_ui(scored: loaders.Scored) -> None:
     st.caption(f"**{report.violations:,}** of {report.n:,} readings ({share:.1%}) break the `{report.name}` "
                f"plate format that the labels follow. Constrained decoding (`score --format {report.name}`) "
                "reads the most probable plate that fits instead.")
-
-
-# Score-frame columns that are outcomes or already have their own chart; the rest are sample attributes.
-OUTCOME_COLUMNS = {"sample", "path", "label", "pred", "correct", "cer", "edit_distance", "confidence", "loss",
-                   "oov", "label_len", "pred_len", "province"}
 
 
 def _order_key(value: object) -> tuple[float, str]:
@@ -177,7 +173,8 @@ def slices_ui(scored: loaders.Scored) -> None:
 
 def attributes_ui(scored: loaders.Scored) -> None:
     """Accuracy sliced by any other attribute of the samples (source, size, CCPD brightness and blur…)."""
-    columns = [c for c in scored.frame.columns if c not in OUTCOME_COLUMNS]
+    # Core columns are outcomes or have their own chart; a new core column (label_issue) stays out by itself.
+    columns = attribute_columns(scored.frame)
     if not columns:
         return
     # The slice whose values differ most in accuracy comes first, so the default slice says something.

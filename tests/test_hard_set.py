@@ -9,6 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from ocr_core import workspace
 from ocr_core.data.sources import list_source
+from ocr_core.frame import COLUMNS
 from ocr_core.robustness import HARD_CONDITIONS
 
 MAIN = str(Path(__file__).resolve().parents[1] / "app" / "main.py")
@@ -40,6 +41,8 @@ def test_the_dashboard_offers_the_hard_set_and_slices_by_condition(tmp_path, mon
         assert {m.label: m.value for m in at.metric}["Samples"] == "15"
         (slicer,) = [box for box in at.selectbox if str(box.key).startswith("overview_attribute")]
         assert "condition" in slicer.options
+        # Core columns are outcomes (label_issue among them), never a slice of the samples.
+        assert not set(slicer.options) & set(COLUMNS), slicer.options
     finally:
         st.cache_data.clear()
         st.cache_resource.clear()
