@@ -5,26 +5,19 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import loaders
 import pandas as pd
 import plotly.express as px
 import streamlit as st
-import widgets
 
-from ocr_core.analysis import (
-    accuracy_by,
-    cer_histogram,
-    error_type_counts,
-    is_plate_domain,
-    needs_more_steps,
-    position_accuracy,
-    repeats,
-    telling_slices,
-)
+from ocr_core.analysis import (accuracy_by, cer_histogram, error_type_counts, is_plate_domain, needs_more_steps,
+                               position_accuracy, repeats, telling_slices)
 from ocr_core.formats import format_report
 from ocr_core.frame import attribute_columns
 from ocr_core.report import build_report
 from ocr_core.score import Summary, summarize
+
+import loaders
+import widgets
 
 
 def metrics_ui(scored: loaders.Scored, before: Summary | None = None) -> None:
