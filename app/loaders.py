@@ -368,6 +368,13 @@ def memo(key: str, what: str, _compute: Callable[[], Any]) -> Any:  # noqa: ARG0
     return _compute()
 
 
+@st.cache_resource(max_entries=4, show_spinner=False)
+def shared(key: str, what: str, _compute: Callable[[], Any]) -> Any:  # noqa: ARG001 - key and what are the cache key
+    """:func:`memo` for results as large as a frame (Compare's join of two 1,000,000-row frames): kept once
+    and shared by every session instead of pickled per hit, so callers never change them in place."""
+    return _compute()
+
+
 @st.cache_resource(max_entries=8, show_spinner=False)
 def edits(key: str, _frame: pd.DataFrame) -> pd.DataFrame:
     """The edit table of the score frame cached under ``key``."""
