@@ -74,7 +74,7 @@ def deltas_ui(a: loaders.Scored, b: loaders.Scored) -> None:
     """Per-province accuracy deltas and the confused pairs whose counts changed most."""
     left, right = st.columns(2)
     with left:
-        provinces = delta_by(a.frame, b.frame, "province")
+        provinces = loaders.memo(f"{a.key}|{b.key}", "delta by province", lambda: delta_by(a.frame, b.frame, "province"))
         # Percentage points with one decimal: a "+.0%" axis labelled a +0.34 pp change "+0%" on every tick.
         provinces = provinces.assign(delta_pp=100 * provinces["delta"])
         fig = px.bar(provinces, x="province", y="delta_pp",
@@ -91,7 +91,7 @@ def deltas_ui(a: loaders.Scored, b: loaders.Scored) -> None:
                         key="compare_provinces")
     with right:
         st.markdown("**Confused pairs whose counts changed most**")
-        deltas = confusion_delta(a.edits, b.edits)
+        deltas = loaders.memo(f"{a.key}|{b.key}", "confusion delta", lambda: confusion_delta(a.edits, b.edits))
         if deltas.empty:
             widgets.empty_state("No confusion count changed.")
         else:
@@ -120,7 +120,7 @@ def main() -> None:
     headline_ui(a, b)
     loaders.leakage_ui(a, "checkpoint A", key="compare_leakage_a")
     loaders.leakage_ui(b, "checkpoint B", key="compare_leakage_b")
-    joined = compare_frames(a.frame, b.frame)
+    joined = loaders.shared(f"{a.key}|{b.key}", "compare", lambda: compare_frames(a.frame, b.frame))
     changes_ui(a, joined)
     st.divider()
     deltas_ui(a, b)
