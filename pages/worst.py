@@ -39,7 +39,7 @@ def filters_ui(scored: loaders.Scored) -> dict:
         lengths = row[1].multiselect("Label length", sorted(frame["label_len"].unique().tolist()),
                                      key="worst_lengths")
         error_types = row[2].multiselect("Error type", list(ERROR_TYPES), key="worst_error_types")
-        pairs = top_confusions(edits)
+        pairs = loaders.memo(scored.key, "top confusions", lambda: top_confusions(edits))  # once per frame
         pair_labels = {f"{t}→{p}": (t, p) for t, p in zip(pairs["true"], pairs["pred"])}
         counts = dict(zip(pair_labels, pairs["count"]))
         confusion = row[3].selectbox("Contains confusion X→Y", [None, *pair_labels], key="worst_confusion",
