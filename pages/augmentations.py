@@ -30,6 +30,7 @@ import widgets
 SETTINGS_KEY = "aug_settings"
 MESSAGE_KEY = "aug_message"
 MAX_SAMPLES = 8  # samples the lab augments at once
+CHOOSABLE = 5000  # samples offered by "Choose samples": every one of a smaller frame, else the worst ranked
 
 
 def apply_settings(settings: dict, message: str | None = None) -> None:
@@ -91,6 +92,13 @@ def controls_ui() -> dict:
     return settings
 
 
+def choosable(scored: loaders.Scored) -> dict[int, str]:
+    """Sample id -> label of the samples "Choose samples" offers: all of them in frame order, or, in a frame
+    of more than ``CHOOSABLE``, the ``CHOOSABLE`` worst (a million options would not fit in a widget)."""
+    frame = scored.frame if len(scored.frame) <= CHOOSABLE else rank_worst(scored.frame).head(CHOOSABLE)
+    return {int(i): str(t) for i, t in zip(frame["sample"], frame["label"])}
+
+
 def samples_ui(scored: loaders.Scored) -> list[int]:
     """The samples to augment: the worst predictions by default, or any chosen sample."""
     source = st.segmented_control("Samples", ["worst", "chosen"], key="aug_source", default="worst",
@@ -100,7 +108,9 @@ def samples_ui(scored: loaders.Scored) -> list[int]:
     worst = loaders.memo(scored.key, f"worst {MAX_SAMPLES}",
                          lambda: rank_worst(scored.frame)["sample"].head(MAX_SAMPLES).astype(int).tolist())
     if source == "chosen":
-        labels = dict(zip(scored.frame["sample"], scored.frame["label"]))
+        labels = loaders.memo(scored.key, f"choosable {CHOOSABLE}", lambda: choosable(scored))
+        if len(labels) < len(scored.frame):
+            st.caption(f"Offering the {len(labels):,} worst of the {len(scored.frame):,} samples.")
         chosen = st.multiselect("Samples", list(labels), default=worst[:2], key="aug_chosen",
                                 format_func=lambda i: f"#{i} {labels[i]}", max_selections=MAX_SAMPLES)
         return [int(i) for i in chosen]
