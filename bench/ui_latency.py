@@ -37,7 +37,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "app")]
 MAIN = str(ROOT / "app" / "main.py")
-PAGES = ["overview", "worst", "confusions", "slices", "error_map", "augmentations", "train", "compare"]
+PAGES = ["overview", "worst", "review", "confusions", "slices", "error_map", "augmentations", "train", "compare",
+         "robustness"]
 GiB = 1024**3
 
 
