@@ -523,12 +523,34 @@ def cmd_near_duplicates(args: argparse.Namespace) -> int:
         with bar:
             return fingerprints(paths, progress)
 
+    if args.against and args.trained_on:
+        raise InputError("give --against (a training set) or --trained-on (a checkpoint that names its own), not both")
     first = hashed(args.data)
-    second = hashed(args.against) if args.against else None
+    if args.trained_on:
+        from ocr_core.checkpoint import read_checkpoint
+        from ocr_core.near_duplicates import training_paths
+
+        sources = read_checkpoint(args.trained_on).get("training_sources")
+        if not isinstance(sources, dict):
+            raise InputError(f"{args.trained_on} does not record what it was trained on (checkpoints saved by "
+                             "train since training_sources was added do); give --against TRAIN_DIR instead")
+        paths, unread = training_paths(sources)
+        for spec in unread:
+            print(f"warning: training source {spec} is gone; its crops are not compared", file=sys.stderr)
+        bar, progress = _tqdm_progress(f"hash the training crops of {Path(args.trained_on).name}")
+        with bar:
+            second = fingerprints(paths, progress)
+        against = f"the {len(paths):,} training crops of {args.trained_on}"
+    else:
+        second = hashed(args.against) if args.against else None
+        against = str(args.against)
     pairs = near_pairs(first, second, args.max_distance)
-    where = f"between {args.data} and {args.against}" if args.against else f"within {args.data}"
+    where = f"between {args.data} and {against}" if second is not None else f"within {args.data}"
     print(f"{len(pairs):,} near-duplicate pair(s) {where} ({int(pairs['exact'].sum()):,} exact copies; "
           f"dHash within {args.max_distance} of 64 bits)")
+    if second is not None:
+        print(f"{pairs['a'].nunique():,} of the {len(first.paths):,} crops of {args.data} have a (near-)duplicate "
+              "among them")
     for row in pairs.head(args.show).itertuples():
         print(f"  {row.distance:2d}  {'exact' if row.exact else 'near '}  {row.a}  {row.b}")
     if args.out:
@@ -801,6 +823,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "and --against (e.g. a test set against its training set).")
     p.add_argument("data", type=existing_source, help="a folder or manifest")
     p.add_argument("--against", type=existing_source, default=None, help="a second source (e.g. the training set)")
+    p.add_argument("--trained-on", type=existing_file, default=None,
+                   help="a checkpoint: compare with the crops it was trained on (its training_sources, without "
+                        "the validation hold-out)")
     p.add_argument("--max-distance", type=_int_in(0, 16, "--max-distance"), default=4,
                    help="dHash bits apart that still count as a near duplicate (default 4 of 64)")
     p.add_argument("--show", type=_int_in(0, 100_000, "--show"), default=20, help="pairs to print (default 20)")

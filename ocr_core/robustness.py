@@ -4,6 +4,11 @@ Each corruption (blur, noise, JPEG quality, perspective, darkness, occlusion) ha
 from 0 (the crop as it is) to 1; every level is one albumentations transform with fixed parameters
 (``p=1``, seeded), applied to the same crops, so two checkpoints see exactly the same corrupted images
 and their curves compare.
+
+Results are kept in a job folder per checkpoint file, dataset fingerprint and :class:`Settings`
+(:func:`job_key`) under the workspace's ``robustness/``; the dashboard computes them in a background
+``python -m ocr_core robustness --job-dir`` process (:func:`launch`) whose status, progress and log live in
+that folder the way a training run's do (``ocr_core.runs``).
 """
 
 from __future__ import annotations

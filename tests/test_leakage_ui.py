@@ -172,3 +172,14 @@ def test_compare_warns_for_the_checkpoint_whose_training_crops_leak(app, env):
     at.text_input(key="compare_b_path").set_value(str(env.trained)).run()
     warnings = leak_warnings(at)
     assert len(warnings) == 1 and "of checkpoint B" in warnings[0], warnings
+
+
+def test_near_duplicates_cli_against_the_crops_a_checkpoint_was_trained_on(env, capsys):
+    from ocr_core.cli import main
+
+    assert main(["near-duplicates", str(env.leaky), "--trained-on", str(env.trained), "--show", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "3 near-duplicate pair(s) between" in out and "the 40 training crops of" in out
+    assert "3 of the 15 crops of" in out
+    assert main(["near-duplicates", str(env.leaky), "--trained-on", str(workspace.DEMO_CHECKPOINT)]) == 2
+    assert "does not record what it was trained on" in capsys.readouterr().err
