@@ -24,9 +24,9 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from ocr_core import analysis  # noqa: E402
-from ocr_core.analysis import PROVINCE_GLYPHS  # noqa: E402
-from ocr_core.frame import build_frame  # noqa: E402
+from ocr_core import analysis
+from ocr_core.analysis import PROVINCE_GLYPHS
+from ocr_core.frame import build_frame
 
 ALNUM = "ABCDEFGHJKLMNPQRSTUVWXYZ0123456789"
 

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from concurrent_users import CHROMIUM, MAIN, errors_on, peak_rss_mb, pick_dataset, start_server, wait_idle  # noqa: E402
+from concurrent_users import CHROMIUM, MAIN, errors_on, peak_rss_mb, pick_dataset, start_server, wait_idle
 
 TITLES = ["Overview", "Worst predictions", "Review labels", "Confusions", "Worst slices", "Error map",
           "Augmentations", "Train", "Robustness", "Compare"]
