@@ -109,13 +109,11 @@ def codepoints(texts: pd.Series | Sequence[str], width: int | None = None) -> np
     return out
 
 
-_KINDS = {"replace": "substitution", "insert": "insertion", "delete": "deletion"}
-
-
 def _pair_edits(label: str, pred: str) -> list[tuple[str, str, str, int]]:
     # align() without the Edit objects: (kind, true, pred, position) tuples.
-    out = []
-    for tag, src, dest in Levenshtein.editops(label, pred).as_list():
+    out: list[tuple[str, str, str, int]] = []
+    ops: list[tuple[str, int, int]] = Levenshtein.editops(label, pred).as_list()  # type: ignore[assignment]
+    for tag, src, dest in ops:
         if tag == "replace":
             out.append(("substitution", label[src], pred[dest], src))
         elif tag == "insert":
@@ -149,14 +147,13 @@ def edit_table(frame: pd.DataFrame) -> pd.DataFrame:
     offset = np.arange(total) - np.repeat(np.cumsum(per_row) - per_row, per_row)
     take = starts[rows][owner] + offset
     columns = list(zip(*flat)) if flat else [(), (), (), ()]
-    kind, true, pred, position = (np.asarray(c, dtype=object)[take] if total else np.asarray([], dtype=object)
-                                  for c in columns)
-    table = pd.DataFrame({
+    kinds, trues, preds, positions = (np.asarray(c, dtype=object)[take] if total else np.asarray([], dtype=object)
+                                      for c in columns)
+    return pd.DataFrame({
         "sample": wrong["sample"].to_numpy()[owner].astype(np.int32),
-        "kind": list(kind), "true": list(true), "pred": list(pred),
-        "position": np.asarray(position, dtype=np.int64).astype(np.int32) if total else np.zeros(0, np.int32),
+        "kind": list(kinds), "true": list(trues), "pred": list(preds),
+        "position": np.asarray(positions, dtype=np.int64).astype(np.int32) if total else np.zeros(0, np.int32),
     })
-    return table
 
 
 def error_type_counts(edits: pd.DataFrame) -> pd.Series:
