@@ -9,9 +9,9 @@ crops it; the synthetic window starts 4 px left of the glyph's own left edge
 is never looked at.
 
 For each character, prints how many real train captchas start with it and, for real and synthetic
-alike, the mean crop's ink box: the top and bottom rows and the left and right columns (at 128x32,
-the model input) where the mean darkness is over half its maximum, and the mean ink share (pixels
-< 100) of the crop. ``--out`` saves a montage: per character a row of real crops, then a row of
+alike, the top and bottom rows (at 128x32, the model input) where the mean crop's darkness is over half
+its maximum, and the mean ink share (pixels < 100) of the crop. (Widths are not measured: the next
+glyph overlaps the window in the real set.) ``--out`` saves a montage: per character a row of real crops, then a row of
 synthetic ones, then the two mean crops, 4x enlarged.
 """
 
@@ -41,13 +41,13 @@ def crop(grey: np.ndarray, left200: float) -> np.ndarray:
     return grey[:, a: a + int(round(WINDOW * SCALE))]
 
 
-def ink_box(mean: np.ndarray) -> tuple[int, int, int, int, float]:
-    """(top, bottom, left, right, ink share) of a mean crop (float grey)."""
+def ink_box(mean: np.ndarray) -> tuple[int, int, float]:
+    """(top, bottom, ink share) of a mean crop (float grey)."""
     dark = 255.0 - mean
     dark -= np.percentile(dark, 5)
     strong = dark > 0.5 * dark.max()
-    rows, cols = np.flatnonzero(strong.any(axis=1)), np.flatnonzero(strong.any(axis=0))
-    return int(rows.min()), int(rows.max()), int(cols.min()), int(cols.max()), float((mean < 100).mean())
+    rows = np.flatnonzero(strong.any(axis=1))
+    return int(rows.min()), int(rows.max()), float((mean < 100).mean())
 
 
 def synthetic_crops(char: str, count: int, seed: int) -> list[np.ndarray]:
@@ -75,7 +75,7 @@ def main() -> int:
         print(f"skipped: {args.real} is absent (the real captchas are needed for the comparison)")
         return 0
     train, _test = captcha_split(args.real)  # the test split is never read here
-    print("| char | real n | real box (top-bottom, left-right) | synthetic box | real ink | synthetic ink |")
+    print("| char | real n | real rows (top-bottom) | synthetic rows | real ink | synthetic ink |")
     print("|---|---|---|---|---|---|")
     bands = []
     for char in args.chars:
@@ -85,8 +85,7 @@ def main() -> int:
             continue
         rm, fm = np.mean(real, axis=0), np.mean(fake, axis=0)
         rb, fb = ink_box(rm), ink_box(fm)
-        print(f"| {char} | {len(real)} | {rb[0]}-{rb[1]}, {rb[2]}-{rb[3]} | {fb[0]}-{fb[1]}, {fb[2]}-{fb[3]} "
-              f"| {rb[4]:.3f} | {fb[4]:.3f} |")
+        print(f"| {char} | {len(real)} | {rb[0]}-{rb[1]} | {fb[0]}-{fb[1]} | {rb[2]:.3f} | {fb[2]:.3f} |")
         k = args.per_char
         pad = [np.full_like(rm, 255)] * k
         bands.append(np.concatenate((real[:k] + pad)[:k] + [rm], axis=1))

@@ -7,7 +7,8 @@ split is never looked at, so nothing in the renderer is tuned on it. Each image 
 and converted to grey as the captcha demo's input (``to_model_input``'s luma). Per image:
 
 - ink: share of pixels darker than 100 (glyphs and strike line);
-- fringe: share of mid-grey pixels (100-180), the hairy halo around the glyphs;
+- fringe: share of mid-grey pixels (100-180), the hairy halo around the glyphs; fringe first and fringe
+  last: the same over columns 15-25% of the width (the first glyph) and 45-65% (the fourth and fifth);
 - text rows: rows of the text band (columns 15-60% of the width) where over 10% of the pixels are ink;
 - stroke: median length of horizontal ink runs inside that band (pixels at 128 wide);
 - line: ink pixels per column right of the text (columns 78-86% of the width, where only the strike
@@ -63,6 +64,8 @@ def measure(grey: np.ndarray) -> dict[str, float]:
     return {
         "ink": float(ink.mean()),
         "fringe": float(((grey >= 100) & (grey < 180)).mean()),
+        "fringe first": float(((grey >= 100) & (grey < 180))[:, int(0.15 * w): int(0.25 * w)].mean()),
+        "fringe last": float(((grey >= 100) & (grey < 180))[:, int(0.45 * w): int(0.65 * w)].mean()),
         "text rows": float((band.mean(axis=1) > 0.10).sum()),
         "stroke": float(np.median(runs)) if runs else 0.0,
         "line": float(right.sum(axis=0).mean()),
@@ -88,7 +91,7 @@ def table(rows: dict[str, tuple[list[np.ndarray], list[str]]]) -> str:
             values = np.array([s[key] for s in stats[name]], np.float64)
             values = values[np.isfinite(values)]
             p10, p90 = np.percentile(values, [10, 90])
-            digits = 3 if key in ("ink", "fringe") else 1
+            digits = 3 if key.startswith(("ink", "fringe")) else 1
             cells.append(f"{values.mean():.{digits}f} ({p10:.{digits}f}-{p90:.{digits}f})")
         lines.append(f"| {key} | " + " | ".join(cells) + " |")
     lines.append("| doubled | " + " | ".join(f"{np.mean([doubled(l) for l in labels]):.3f}"
