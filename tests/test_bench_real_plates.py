@@ -1,0 +1,64 @@
+"""bench/real_accuracy.py's per-glyph-group table and bench/province_glyphs.py's glyph measures."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pandas as pd
+
+from ocr_core.data import synth
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+def _bench(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_real_accuracy_splits_province_accuracy_by_glyph_group() -> None:
+    ra = _bench("real_accuracy")
+    frame = pd.DataFrame({
+        "path": ["a", "b", "c", "d", "e"],
+        "label": ["皖A12345", "皖A12346", "皖A12347", "苏B11111", "浙C22222"],
+        "pred": ["皖A12345", "云A12346", "皖A1234", "苏B11111", "皖C22222"],
+    })
+    frame["correct"] = frame["pred"] == frame["label"]
+    frame["edit_distance"] = [0, 1, 1, 0, 1]
+    frame["label_len"] = frame["label"].str.len()
+    frame["confidence"] = 0.9
+    frame["oov"] = 0
+    rows = {r["slice"]: r for r in ra.report_rows("x", frame, val_paths={"d", "e"})}
+    assert set(rows) == {"all 297", "train split", "val split", "皖 crops", "non-皖 crops"}
+    everything = rows["all 297"]
+    assert everything["province_acc"] == 3 / 5 and everything["accuracy"] == 2 / 5
+    assert everything["province_皖"] == 2 / 3 and everything["province_other"] == 1 / 2
+    assert everything["n_other"] == 2
+    assert everything["rest_acc"] == 4 / 5  # only 皖A1234 drops a character after the province
+    assert rows["train split"]["n"] == 3 and math.isnan(rows["train split"]["province_other"])
+    assert rows["val split"]["province_other"] == 1 / 2
+    assert math.isnan(rows["皖 crops"]["province_other"]) and math.isnan(rows["non-皖 crops"]["province_皖"])
+
+
+def test_province_glyph_measures_find_the_first_two_glyphs() -> None:
+    pg = _bench("province_glyphs")
+    crops = pg.synthetic_crops(40, seed=3)
+    assert all(label.startswith("皖") and len(label) == 7 for label, _ in crops)
+    measures = [m for _, rgb in crops if (m := pg.glyph_measures(rgb)) is not None]
+    assert len(measures) >= 30
+    widths = np.array([m["width"] for m in measures])
+    gaps = np.array([m["gap"] for m in measures])
+    # At 128x32 a 45 mm glyph of a 440 mm plate is about 13 px wide; the gap to the letter 12 mm, ~3 px.
+    assert 7 <= np.median(widths) <= 20
+    assert 1 <= np.median(gaps) <= 7
+    # A crop with no glyphs (plain paint) is not measured.
+    assert pg.glyph_measures(np.full((24, 94, 3), (20, 60, 200), np.uint8)) is None
