@@ -117,6 +117,18 @@ def test_page_starts_two_background_runs_shows_progress_then_both_curves(app, en
     assert not again.get("plotly_chart")
 
 
+def test_the_second_checkpoint_defaults_to_compares_b(app, env):
+    at = app.run()
+    at.switch_page("../pages/compare.py").run()
+    at.selectbox(key="compare_b").set_value(OTHER).run()
+    at.text_input(key="compare_b_path").set_value(str(env.b)).run()
+    clean(at)
+    at.switch_page("../pages/robustness.py").run()
+    clean(at)
+    assert at.selectbox(key="robustness_b").value == str(env.b)
+    assert "Compare's checkpoint B" in at.selectbox(key="robustness_b").format_func(str(env.b))
+
+
 def test_a_dead_run_reads_as_failed_with_its_log_and_can_be_started_again(app, env, tmp_path):
     folder = tmp_path / "job"
     folder.mkdir()
