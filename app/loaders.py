@@ -643,7 +643,7 @@ def leakage_ui(scored: Scored, who: str = "this checkpoint", key: str = "leakage
         pairs = found.pairs.rename(columns={"a": "test crop", "b": "training crop", "distance": "dHash bits apart"})
         st.dataframe(pairs, hide_index=True, height=min(300, 38 + 35 * len(pairs)), key=f"{key}:pairs")
         for row in found.pairs.head(4).itertuples():
-            left, right, _ = st.columns([1, 1, 2])  # each pair side by side
+            left, right = st.columns(2)
             left.image(display_crop(str(row.a), 240), caption=f"test: {Path(str(row.a)).name}")
             right.image(display_crop(str(row.b), 240),
                         caption=f"training: {Path(str(row.b)).name} ({'exact copy' if row.exact else f'{row.distance} bits apart'})")
