@@ -5,7 +5,10 @@ their neighbours, a grey "hairy" halo around each stroke (the text drawn again, 
 a black strike line that starts with a few erratic strokes left of the text and runs to the right
 edge, and a background that goes from light grey on one side to white on the other. ``render_captcha``
 draws that with Pillow and OpenCV from the bundled Noto Sans CJK SC Bold subset
-(``assets/fonts/NotoSansCJKsc-Bold-captcha.otf``, 19 glyphs, SIL OFL 1.1); nothing is downloaded.
+(``assets/fonts/NotoSansCJKsc-Bold-captcha.otf``, the 19 characters and the single-storey g U+0261,
+SIL OFL 1.1); nothing is downloaded. Where Noto's shapes differ from the real font (its g, the m's
+stems, the x-height), ``_text_mask`` draws them as the real train split shows (README "Captchas",
+``bench/captcha_glyphs.py``).
 
 Labels: ``random_captcha_label`` draws each character independently, ``n`` twice as often as the
 others (as in the real set), so about 20% of labels hold a doubled character (real: 18%).
