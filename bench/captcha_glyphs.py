@@ -24,11 +24,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ocr_core.data.captcha import CAPTCHA_ALPHABET, captcha_split, random_captcha_label, render_captcha_with_boxes
+from ocr_core.data.captcha import (
+    CAPTCHA_ALPHABET,
+    captcha_split,
+    random_captcha_label,
+    render_captcha_with_boxes,
+)
 from ocr_core.data.image_io import read_rgb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from captcha_look import REAL, SIZE, model_view  # noqa: E402
+from captcha_look import REAL, SIZE, model_view
 
 SCALE = SIZE[0] / 200  # 200-wide captcha to the 128-wide model input
 REAL_LEFT = 25.0  # real first-glyph window start (200-px image), 4 px left of its ink edge
@@ -37,8 +42,8 @@ WINDOW = 36.0  # crop width (200-px image)
 
 def crop(grey: np.ndarray, left200: float) -> np.ndarray:
     """The model-input columns of [left200, left200 + WINDOW) of the 200-px image."""
-    a = int(round(left200 * SCALE))
-    return grey[:, a: a + int(round(WINDOW * SCALE))]
+    a = round(left200 * SCALE)
+    return grey[:, a: a + round(WINDOW * SCALE)]
 
 
 def ink_box(mean: np.ndarray) -> tuple[int, int, float]:
