@@ -11,8 +11,6 @@ from types import ModuleType
 import numpy as np
 import pandas as pd
 
-from ocr_core.data import synth
-
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 
 
