@@ -34,10 +34,16 @@ PAGES = [
     ("Overview", "Overview", "1-overview", f'{MAIN} [data-testid="stMetric"]'),
     ("Worst predictions", "Worst predictions", "2-worst-predictions",
      f'{MAIN} [data-testid="stImage"] img, {MAIN} [data-testid="stAlert"]'),
+    ("Review labels", "Label review queue", "2b-review-labels",
+     f'{MAIN} [data-testid="stImage"] img, {MAIN} [data-testid="stAlert"]'),
     ("Confusions", "Confusions", "3-confusions", f"{MAIN} .js-plotly-plot, {MAIN} [data-testid='stAlert']"),
+    ("Worst slices", "Worst slices", "3b-worst-slices",
+     f"{MAIN} [data-testid='stDataFrame'], {MAIN} [data-testid='stAlert']"),
+    ("Error map", "Error map", "3c-error-map", f"{MAIN} .js-plotly-plot, {MAIN} [data-testid='stAlert']"),
     ("Augmentations", "Augmentation lab", "4-augmentations", f'{MAIN} [data-testid="stImage"] img'),
     ("Train", "Train", "5-train", f'{MAIN} [data-testid="stDataFrame"]'),
     ("Compare", "Compare checkpoints", "6-compare", f'{MAIN} [data-testid="stSelectbox"]'),
+    ("Robustness", "Robustness curves", "7-robustness", f'{MAIN} [data-testid="stButton"], {MAIN} .js-plotly-plot'),
 ]
 REAL_PLATES = ROOT.parent / "shared" / "data" / "real-plates"
 # Diff blocks wider than their card scroll inside it, which looks like a cut-off plate ("津Y84A2" for "津Y84A26").
