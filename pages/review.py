@@ -49,7 +49,10 @@ def sample_ui(path: Path, row: pd.Series, rank: int, total: int) -> None:
     left, right = st.columns([3, 2])
     with left:
         st.image(loaders.display_crop(str(row["path"]), 560), width=560)
-        st.caption(f"`{Path(str(row['path'])).name}` · native size {int(row['width'])}×{int(row['height'])} px")
+        # Predictions files of other systems may carry no image size.
+        size = (f" · native size {int(row['width'])}×{int(row['height'])} px"
+                if pd.notna(row.get("width")) and pd.notna(row.get("height")) else "")
+        st.caption(f"`{Path(str(row['path'])).name}`{size}")
     with right:
         st.markdown(f"**Candidate {rank:,} of {total:,}** by label-issue score")
         st.markdown(widgets.diff_html(str(row["label"]), str(row["pred"])), unsafe_allow_html=True)

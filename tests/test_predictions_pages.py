@@ -93,6 +93,11 @@ def test_a_predictions_file_drives_every_analysis_page_without_a_model(env):
     assert_clean(at)
     assert at.selectbox(key="confusion_pair").value is not None
 
+    # The review queue has no model figures to rank by (label_issue is NaN), and may have no image size.
+    at.switch_page("../pages/review.py").run()
+    assert_clean(at)
+    assert any("Candidate 1 of" in m.value for m in at.markdown)
+
     at.switch_page("../pages/augmentations.py").run()
     assert_clean(at)
     assert any("Load a checkpoint" in i.value for i in at.info)
