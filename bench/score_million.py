@@ -14,7 +14,6 @@ measured in this process before and after B (median of the runs). B/C is B's img
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -27,23 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-
-def make_manifest(folder: Path, rows: int, distinct: int) -> Path:
-    """A JSON manifest of ``rows`` hard links over ``distinct`` synthetic crops."""
-    from ocr_core.data import synth
-
-    paths = synth.generate(folder / "crops", distinct, seed=1717, styles=("ccpd", "ccpd-green"))
-    links = folder / "rows"
-    links.mkdir(exist_ok=True)
-    entries = []
-    for i in range(rows):
-        path = paths[i % len(paths)]
-        link = links / f"{i:07d}.png"
-        os.link(path, link)
-        entries.append({"file": f"rows/{link.name}", "text": path.stem.split("-", 1)[1]})
-    manifest = folder / "manifest.json"
-    manifest.write_text(json.dumps(entries, ensure_ascii=False), encoding="utf-8")
-    return manifest
+from ui_latency import make_manifest  # the bench folder is on sys.path, not a package
 
 
 def forward_rate(folder: Path, threads: int, repeats: int = 3) -> float:
@@ -78,7 +61,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         start = time.perf_counter()
-        manifest = make_manifest(folder, args.rows, args.distinct)
+        manifest = make_manifest(folder, args.rows, args.distinct, seed=1717)
         print(f"manifest of {args.rows:,} links over {args.distinct:,} crops: {time.perf_counter() - start:.0f} s",
               flush=True)
         c_before = forward_rate(folder / "crops", args.threads)

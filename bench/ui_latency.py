@@ -42,15 +42,15 @@ PAGES = ["overview", "worst", "review", "confusions", "slices", "error_map", "au
 GiB = 1024**3
 
 
-def make_manifest(folder: Path, rows: int, images: int) -> Path:
-    """A manifest of ``rows`` entries cycling over ``images`` synthetic crops.
+def make_manifest(folder: Path, rows: int, images: int, seed: int = 4242) -> Path:
+    """A manifest of ``rows`` entries cycling over ``images`` synthetic crops (drawn with ``seed``).
 
     Repeats are hard links (``rows/NNNNNNN.png``): the same pixels under distinct file names, since a
     manifest that lists one file twice has the repeat skipped.
     """
     from ocr_core.data import synth
 
-    paths = synth.generate(folder / "crops", images, seed=4242, styles=("ccpd", "ccpd-green"))
+    paths = synth.generate(folder / "crops", images, seed=seed, styles=("ccpd", "ccpd-green"))
     links = folder / "rows"
     links.mkdir(exist_ok=True)
     entries = []
