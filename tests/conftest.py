@@ -1,4 +1,4 @@
-"""Shared fixtures for the engine tests: the read-only real data, tiny image sets and a tiny checkpoint."""
+"""Shared fixtures: the read-only real data, tiny image sets, a tiny checkpoint, and a fresh AppTest of the app."""
 
 from __future__ import annotations
 
@@ -105,3 +105,19 @@ def tiny_checkpoint(tmp_path: Path) -> Path:
     path = tmp_path / "tiny.pt"
     save_checkpoint(make_checkpoint(model, "small", config, vocab, (32, 128)), path)
     return path
+
+
+@pytest.fixture
+def app(env):
+    """A fresh AppTest of app/main.py, the streamlit caches cleared before and after.
+
+    ``env`` is the requesting module's own fixture: it sets up the workspace and checkpoints the app sees.
+    """
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app" / "main.py"), default_timeout=120)
+    st.cache_data.clear()
+    st.cache_resource.clear()

@@ -59,15 +59,6 @@ def env(tmp_path_factory: pytest.TempPathFactory):
         yield SimpleNamespace(root=root, workspace=ws, checkpoint=checkpoint)
 
 
-@pytest.fixture
-def app(env) -> AppTest:
-    """A fresh AppTest of app/main.py with the streamlit caches cleared before and after."""
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield AppTest.from_file(MAIN, default_timeout=120)
-    st.cache_data.clear()
-    st.cache_resource.clear()
-
 
 def assert_clean(at: AppTest) -> None:
     assert not at.exception, [e.message for e in at.exception]

@@ -13,7 +13,7 @@ import pytest
 import streamlit as st
 import torch
 from streamlit.testing.v1 import AppTest
-from test_app_pages import MAIN, app, assert_clean, env, open_page  # noqa: F401 - fixtures
+from test_app_pages import MAIN, assert_clean, env, open_page  # noqa: F401 - fixtures
 from test_browser import (  # noqa: F401 - fixtures
     CHROMIUM,
     CHROMIUM_ARGS,

@@ -9,7 +9,6 @@ from types import SimpleNamespace
 
 import cv2
 import pytest
-import streamlit as st
 import torch
 from streamlit.testing.v1 import AppTest
 
@@ -22,8 +21,6 @@ from ocr_core.near_duplicates import leakage, training_paths
 from ocr_core.train import TrainOptions, train
 from ocr_core.vocab import Vocab
 
-ROOT = Path(__file__).resolve().parents[1]
-MAIN = str(ROOT / "app" / "main.py")
 OTHER = "__other__"
 
 
@@ -71,14 +68,6 @@ def env(tmp_path_factory: pytest.TempPathFactory):
             other=checkpoint_with(ws / "other.pt", sources_of(elsewhere), seed=1),
         )
 
-
-@pytest.fixture
-def app(env) -> AppTest:
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield AppTest.from_file(MAIN, default_timeout=120)
-    st.cache_data.clear()
-    st.cache_resource.clear()
 
 
 def open_overview(at: AppTest, checkpoint: Path, dataset: Path) -> AppTest:

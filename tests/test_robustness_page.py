@@ -10,7 +10,6 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-import streamlit as st
 import torch
 from streamlit.testing.v1 import AppTest
 
@@ -47,14 +46,6 @@ def env(tmp_path_factory: pytest.TempPathFactory):
         mp.setattr(workspace, "DEMO_CHECKPOINT", stand_in(root / "demo.pt", 0))
         yield SimpleNamespace(root=root, ws=ws, a=workspace.DEMO_CHECKPOINT, b=stand_in(ws / "other.pt", 1))
 
-
-@pytest.fixture
-def app(env) -> AppTest:
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield AppTest.from_file(MAIN, default_timeout=120)
-    st.cache_data.clear()
-    st.cache_resource.clear()
 
 
 def clean(at: AppTest) -> None:

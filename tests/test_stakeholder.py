@@ -28,7 +28,7 @@ from ocr_core.atomic import write_json_atomic
 from ocr_core.data import synth
 from ocr_core.runs import OPTIONS_FILE, append_history, write_progress, write_status
 
-from test_app_pages import MAIN, OTHER, ROOT, app, assert_clean, env, open_page  # noqa: F401 - fixtures
+from test_app_pages import MAIN, OTHER, ROOT, assert_clean, env, open_page  # noqa: F401 - fixtures
 
 REAL_DEMO = ROOT / "ocr_core" / "assets" / "demo.pt"
 APP_SOURCES = sorted([*(ROOT / "app").glob("*.py"), *(ROOT / "pages").glob("*.py")])
