@@ -20,6 +20,7 @@ import logging
 import pickle
 import re
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -167,6 +168,87 @@ def upgrade_checkpoint(data: dict[str, Any]) -> dict[str, Any]:
     upgraded.update(format_version=FORMAT_VERSION, arch_config=config, input=spec.to_dict(),
                     head=CTCHead(str(data["vocab"])).to_dict())
     return upgraded
+
+
+# Fields that must be equal for two checkpoints to be one model; "state_dict" shapes are checked as well.
+_SOUP_FIELDS = ("arch", "arch_config", "head", "input")
+
+
+def average_checkpoints(checkpoints: Sequence[dict[str, Any]], names: Sequence[str]) -> dict[str, Any]:
+    """The uniform weight average (a "model soup") of checkpoints fine-tuned from one starting checkpoint.
+
+    Averaging the weights of fine-tunes that share their starting point keeps the model's size and speed
+    and usually reads unseen data at least as well as the average ingredient (Wortsman et al., 2022, "Model
+    soups"); fine-tunes of one model on a small set differ a lot from seed to seed, and the average smooths
+    that out. Floating-point tensors (batch-norm statistics too) are averaged in float64; integer ones (batch
+    counters) are taken from the first. The result has the first checkpoint's metadata, no metrics and no
+    training state, ``averaged_from`` (each ingredient's name, creation time and data fingerprint) and, where
+    the ingredients record them, ``training_sources`` that cover every ingredient's training data
+    (``merge_training_sources``). Checkpoints trained from different starting points average to nonsense,
+    which this cannot detect: score the result before using it.
+
+    Raises:
+        InputError: fewer than two checkpoints, or ones that are not the same model (architecture, head,
+            input settings, or weight names and shapes differ), named by ``names``.
+    """
+    if len(checkpoints) != len(names):
+        raise ValueError("give one name per checkpoint")
+    if len(checkpoints) < 2:
+        raise InputError("averaging needs at least two checkpoints; give two or more .pt files")
+    first, first_name = checkpoints[0], names[0]
+    for other, name in zip(checkpoints[1:], names[1:]):
+        for field in _SOUP_FIELDS:
+            if other.get(field) != first.get(field):
+                raise InputError(f"{name} and {first_name} are not the same model (their {field.replace('_', ' ')} "
+                                 "differs); average only fine-tunes of one checkpoint")
+        ours, theirs = first["state_dict"], other["state_dict"]
+        if ours.keys() != theirs.keys() or any(ours[k].shape != theirs[k].shape for k in ours):
+            raise InputError(f"{name} and {first_name} are not the same model (their weights differ in names or "
+                             "shapes); average only fine-tunes of one checkpoint")
+    state: dict[str, torch.Tensor] = {}
+    for key, tensor in first["state_dict"].items():
+        if tensor.is_floating_point():
+            total = sum(c["state_dict"][key].to(torch.float64) for c in checkpoints)
+            state[key] = (total / len(checkpoints)).to(tensor.dtype)
+        else:
+            state[key] = tensor.clone()
+    soup = {k: v for k, v in first.items() if k not in ("state_dict", "train_state", "metrics", "training_sources")}
+    soup.update(
+        state_dict=state,
+        metrics={},
+        created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        averaged_from=[{"name": str(name), "created": str(c.get("created", "")),
+                        "data_fingerprint": str(c.get("data_fingerprint", ""))}
+                       for c, name in zip(checkpoints, names)],
+    )
+    fingerprints = {c.get("data_fingerprint", "") for c in checkpoints}
+    # One fingerprint stands for "trained on exactly this set"; a mix of sets has none.
+    soup["data_fingerprint"] = fingerprints.pop() if len(fingerprints) == 1 else ""
+    sources = merge_training_sources([c.get("training_sources") for c in checkpoints])
+    if sources is not None:
+        soup["training_sources"] = sources
+    return soup
+
+
+def merge_training_sources(records: Sequence[Any]) -> dict[str, Any] | None:
+    """One ``training_sources`` record (see the module doc) covering every run's training data, or None.
+
+    Equal records stay as they are. Otherwise the first run keeps its source, hold-out and corrections, and
+    every other run's sources join ``extra_data`` whole: their validation hold-outs count as trained on,
+    which can only over-report leakage, never hide it. None when a run has no record (nothing to check).
+    """
+    if not records or any(not isinstance(r, dict) or not r.get("data") for r in records):
+        return None
+    first = records[0]
+    if all(r == first for r in records):
+        return dict(first)
+    extra: list[str] = list(first.get("extra_data") or [])
+    for record in records[1:]:
+        for spec in [record["data"], *(record.get("extra_data") or [])]:
+            if spec != first["data"] and spec not in extra:
+                extra.append(str(spec))
+    return {"data": first["data"], "val_split": first.get("val_split", 0.0), "extra_data": extra,
+            "corrections": first.get("corrections"), "fingerprint": ""}
 
 
 def _safe_torch_load(path: Path) -> Any:

@@ -1,4 +1,4 @@
-"""Command line: ``python -m ocr_core {synth,train,score,import-seed000,info}``.
+"""Command line: ``python -m ocr_core {synth,train,score,average,info,...}``.
 
 Bad input ends with one line on stderr naming the file and exit code 2, never a traceback. Every
 option is checked by the parser (its ``type=`` function): counts and sizes, rates, existing inputs,
@@ -662,6 +662,19 @@ def cmd_corrected_manifest(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_average(args: argparse.Namespace) -> int:
+    """Write the weight average of checkpoints fine-tuned from one checkpoint (a model soup)."""
+    from ocr_core.checkpoint import average_checkpoints, model_from_checkpoint, read_checkpoint, save_checkpoint
+
+    out = check_output_path(args.out, CHECKPOINT_SUFFIXES, "--out")
+    names = [str(p) for p in args.checkpoints]
+    soup = average_checkpoints([read_checkpoint(p) for p in names], names)
+    model_from_checkpoint(soup, str(out))  # builds and runs once: a soup that cannot load is not written
+    save_checkpoint(soup, out)
+    print(f"wrote {out}: the average of {len(names)} checkpoints ({soup['arch']}); score it before use")
+    return 0
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     """Print a checkpoint's metadata as JSON."""
     from ocr_core.checkpoint import read_checkpoint
@@ -861,6 +874,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--corrections", required=True, type=existing_file, help="the corrections file (.jsonl)")
     p.add_argument("--out", required=True, type=json_out, help="the .json manifest to write")
     p.set_defaults(func=cmd_corrected_manifest)
+
+    p = sub.add_parser("average", help="average the weights of fine-tunes of one checkpoint (a model soup)",
+                       description="Average the weights of two or more checkpoints fine-tuned from one starting "
+                                   "checkpoint (same architecture, head and input settings) into one checkpoint "
+                                   "of the same size and speed. Fine-tunes from different starting points "
+                                   "average to nonsense: score the result.")
+    p.add_argument("checkpoints", nargs="+", type=existing_file, metavar="CHECKPOINT",
+                   help="PlateLens .pt checkpoints (two or more)")
+    p.add_argument("--out", required=True, help="the .pt file to write")
+    p.set_defaults(func=cmd_average)
 
     p = sub.add_parser("info", help="print a checkpoint's metadata", description="Print a checkpoint's metadata.")
     p.add_argument("checkpoint", type=existing_file, help="PlateLens .pt checkpoint")

@@ -206,7 +206,7 @@ def test_import_seed000_command(capsys, tmp_path):
     assert_one_error_line(err, "nope.pt")
 
 
-@pytest.mark.parametrize("command", [[], ["synth"], ["train"], ["score"], ["import-seed000"], ["info"]])
+@pytest.mark.parametrize("command", [[], ["synth"], ["train"], ["score"], ["import-seed000"], ["average"], ["info"]])
 def test_help_for_every_subcommand(capsys, command):
     with pytest.raises(SystemExit) as exc:
         main([*command, "--help"])
@@ -220,7 +220,7 @@ def test_every_subcommand_has_help():
     sub = next(a for a in parser._actions if a.dest == "command")
     assert set(sub.choices) == {"synth", "train", "score", "import-seed000", "import-seed", "import-predictions",
                                 "export", "merge-scores", "report", "near-duplicates",
-                                "robustness", "corrected-manifest", "info"}
+                                "robustness", "corrected-manifest", "average", "info"}
 
 
 # ---- real processes ------------------------------------------------------------------------------------

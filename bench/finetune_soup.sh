@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The README's real-crop fine-tune, once per seed, and the weight average of those runs ("model soup"):
+# prints each run's and the average's accuracy on the validation half of bench/real_accuracy.py's split
+# (the runs train on the other half only).
+#
+#   bash bench/finetune_soup.sh [INIT.pt] [SEEDS...]     # default: ocr_core/assets/demo.pt, seeds 0 1 2
+#
+# About 3.5 min per seed on 2 cores. Runs go to workspace/runs/soup-ft-s<SEED>, the average to
+# workspace/runs/soup-ft.pt. Needs ../shared/data/real-plates.
+set -euo pipefail
+INIT=${1:-ocr_core/assets/demo.pt}
+if [ $# -gt 0 ]; then shift; fi
+if [ $# -gt 0 ]; then SEEDS=("$@"); else SEEDS=(0 1 2); fi
+DATA=../shared/data/real-plates
+if [ ! -d "$DATA" ]; then
+  echo "skipped: $DATA is absent (the real crops live in ../shared/data)"
+  exit 0
+fi
+RUNS=()
+for s in "${SEEDS[@]}"; do
+  out=workspace/runs/soup-ft-s$s
+  rm -rf "$out"
+  python -m ocr_core train --data "$DATA" --val-split 0.35 --init "$INIT" \
+    --augment ocr_core/assets/demo-augment.json --synth-mix 2000 --epochs 20 --lr 2.5e-4 --batch-size 32 \
+    --seed "$s" --out "$out" > "$out.log" 2>&1
+  RUNS+=("$out/last.pt")
+done
+python -m ocr_core average "${RUNS[@]}" --out workspace/runs/soup-ft.pt
+for ckpt in "${RUNS[@]}" workspace/runs/soup-ft.pt; do
+  echo "== $ckpt"
+  python bench/real_accuracy.py --finetuned "$ckpt" | grep -E "^ +(checkpoint|fine-tuned)"
+done
