@@ -5,7 +5,7 @@
 #
 #   bash bench/finetune_soup.sh [INIT.pt] [SEEDS...]     # default: ocr_core/assets/demo.pt, seeds 0 1 2
 #
-# About 3.5 min per seed on 2 cores. Runs go to workspace/runs/soup-ft-s<SEED>, the average to
+# About 4 min per seed on 2 cores (12.7 min for the default three and the table). Runs go to workspace/runs/soup-ft-s<SEED>, the average to
 # workspace/runs/soup-ft.pt. Needs ../shared/data/real-plates.
 set -euo pipefail
 INIT=${1:-ocr_core/assets/demo.pt}
