@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # The README's real-crop fine-tune, once per seed, and the weight average of those runs ("model soup"):
-# prints each run's and the average's accuracy on the validation half of bench/real_accuracy.py's split
-# (the runs train on the other half only).
+# prints bench/real_accuracy.py's rows for each run and for the average (all 297, both halves of its
+# split, 皖 and other crops; the runs train on the train half only).
 #
 #   bash bench/finetune_soup.sh [INIT.pt] [SEEDS...]     # default: ocr_core/assets/demo.pt, seeds 0 1 2
 #
-# About 4 min per seed on 2 cores (12.7 min for the default three and the table). Runs go to workspace/runs/soup-ft-s<SEED>, the average to
-# workspace/runs/soup-ft.pt. Needs ../shared/data/real-plates.
+# About 4 min per seed on 2 cores (12.7 min for the default three and the table). Runs go to
+# workspace/runs/soup-ft-s<SEED>, the average to workspace/runs/soup-ft.pt. Needs ../shared/data/real-plates.
 set -euo pipefail
 INIT=${1:-ocr_core/assets/demo.pt}
 if [ $# -gt 0 ]; then shift; fi
