@@ -882,7 +882,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "average to nonsense: score the result.")
     p.add_argument("checkpoints", nargs="+", type=existing_file, metavar="CHECKPOINT",
                    help="PlateLens .pt checkpoints (two or more)")
-    p.add_argument("--out", required=True, help="the .pt file to write")
+    p.add_argument("--out", required=True, type=checkpoint_out, help="the .pt file to write")
     p.set_defaults(func=cmd_average)
 
     p = sub.add_parser("info", help="print a checkpoint's metadata", description="Print a checkpoint's metadata.")
