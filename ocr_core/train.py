@@ -13,6 +13,7 @@ import os
 import random
 import signal
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -423,8 +424,16 @@ def _setup(opts: TrainOptions, out: Path, state: dict[str, Any] | None, world: W
         # and so of steps per epoch); the saved ones end at the old total.
         scheduler_state["total_steps"] = total_steps
         scheduler_state.pop("_schedule_phases", None)
-        scheduler.load_state_dict(scheduler_state)
         run.start_epoch, run.best_accuracy = int(state["epoch"]), float(state["best_accuracy"])
+        # The run restarts at the first unfinished epoch, so the schedule does too: a stop mid-epoch saved
+        # the steps of that partial epoch, and another number of processes has other steps per epoch, and
+        # either way the saved step count would overrun the new schedule. One step() from the step before
+        # sets the optimizer's learning rate (and momentum) for the first step to come.
+        scheduler_state["last_epoch"] = run.start_epoch * max(1, len(loader)) - 1
+        scheduler.load_state_dict(scheduler_state)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "scheduler.step() before optimizer.step()": on purpose here
+            scheduler.step()
         run.best_loss = float(state.get("best_loss", math.inf))
     return run
 
@@ -493,6 +502,21 @@ def _save(run: _Run, row: dict[str, Any], metrics: dict[str, float]) -> None:
     append_history(run.out / HISTORY_FILE, row)
 
 
+def _shut_down_workers(loader: DataLoader) -> None:
+    """End a loader's persistent workers now rather than at interpreter exit.
+
+    After an exception the traceback keeps the loader alive until exit, where multiprocessing terminates
+    its worker with SIGTERM and waits for it; _init_worker's workers ignore SIGTERM, so the process hung
+    there forever instead of exiting with its error. DataLoader has no public close; its iterator's
+    shutdown is what garbage collection runs.
+    """
+    iterator = getattr(loader, "_iterator", None)
+    shutdown = getattr(iterator, "_shutdown_workers", None)
+    if shutdown is not None:
+        shutdown()
+    loader._iterator = None
+
+
 def _train(opts: TrainOptions, out: Path, stop: _StopFlag, state: dict[str, Any] | None,
            on_epoch: Callable[[dict[str, Any]], None] | None, world: World = World()) -> dict[str, Any]:
     run = _setup(opts, out, state, world)
@@ -540,4 +564,6 @@ def _train(opts: TrainOptions, out: Path, stop: _StopFlag, state: dict[str, Any]
         if world.enabled and world.is_main:
             save_checkpoint(_checkpoint(run, metrics, epoch), out / "last.pt")
         raise
+    finally:
+        _shut_down_workers(run.loader)
     return {"stopped": stopped, "best_accuracy": run.best_accuracy, **metrics}

@@ -170,3 +170,36 @@ def test_sigterm_to_the_whole_process_group_still_saves_last(tmp_path, monkeypat
     assert run_state(run_dir) == "stopped", log[-2000:]
     assert "Traceback" not in log, log[-2000:]
     assert read_checkpoint(run_dir / "last.pt")["train_state"]["epoch"] >= 1
+
+
+_FAILING_STEP = """
+import sys
+from ocr_core.heads import CTCHead
+from ocr_core.train import TrainOptions, train
+
+real_loss, steps = CTCHead.training_loss, []
+def failing_loss(self, logits, labels):
+    steps.append(1)
+    if len(steps) == 3:
+        raise ValueError("a bug in the third step")
+    return real_loss(self, logits, labels)
+CTCHead.training_loss = failing_loss
+train(TrainOptions(data=sys.argv[1], out=sys.argv[2], epochs=2, augment="none", workers=1, batch_size=16,
+                   device="cpu", val_split=0.1))
+"""
+
+
+def test_a_training_step_that_raises_ends_the_process_with_its_error(tmp_path, make_images):
+    """With a DataLoader worker, an error used to leave the process waiting on its worker forever."""
+    data = tmp_path / "data"
+    make_images(data, [f"AB{i:04d}" for i in range(120)], naming="id")
+    run_dir = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    try:
+        done = subprocess.run([sys.executable, "-c", _FAILING_STEP, str(data), str(run_dir)], env=env,
+                              capture_output=True, text=True, timeout=120, check=False)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the failed training run did not exit within 120 s (hung on its DataLoader worker)")
+    assert done.returncode == 1 and "a bug in the third step" in done.stderr
+    assert run_state(run_dir) == "failed"
+    assert "a bug in the third step" in json.loads((run_dir / "status.json").read_text())["error"]

@@ -171,6 +171,38 @@ def test_resume_continues_the_epochs(plate_folder, finished_run, tmp_path):
     assert len(read_history(out)) == 3
 
 
+def test_a_run_stopped_mid_epoch_resumes_on_the_fresh_schedule(plate_folder, tmp_path, monkeypatch):
+    """A stop (Ctrl-C, `timeout`) inside an epoch saves that epoch's partial steps in last.pt's scheduler."""
+    import ocr_core.train as train_module
+
+    class StopInEpochTwo(train_module._StopFlag):
+        checks = 0
+
+        @property
+        def raised(self) -> bool:
+            StopInEpochTwo.checks += 1
+            return StopInEpochTwo.checks == 5 + 3  # the loop checks once a step; 5 steps an epoch at batch 8
+
+        @raised.setter
+        def raised(self, value: bool) -> None:
+            pass
+
+    out = tmp_path / "stopped"
+    monkeypatch.setattr(train_module, "_StopFlag", StopInEpochTwo)
+    assert train(_options(plate_folder, out, batch_size=8))["stopped"]
+    monkeypatch.undo()
+    assert run_state(out) == "stopped" and len(read_history(out)) == 1
+    assert read_checkpoint(out / "last.pt")["train_state"]["scheduler"]["last_epoch"] == 8
+    # Resumed, epochs 2 and 3 run on the schedule of a run that was never stopped (before: "Tried to step
+    # 17 times. The specified number of total steps is 16").
+    train(TrainOptions(data="", out=str(out), epochs=0), resume=str(out))
+    fresh = tmp_path / "fresh"
+    train(_options(plate_folder, fresh, batch_size=8))
+    resumed, unstopped = read_history(out), read_history(fresh)
+    assert resumed["epoch"].tolist() == [1, 2, 3] and run_state(out) == "finished"
+    assert resumed["lr"].to_numpy() == pytest.approx(unstopped["lr"].to_numpy(), rel=1e-6)
+
+
 def test_resume_without_last_checkpoint_fails_cleanly(tmp_path):
     with pytest.raises(InputError, match="last.pt"):
         train(TrainOptions(data="", out=str(tmp_path), epochs=1), resume=str(tmp_path))
