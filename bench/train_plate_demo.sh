@@ -17,6 +17,8 @@
 # gives no seed (stage 1's validation, stage 2, stage 4's second set) the script picks one. Stage 5
 # ran as `--epochs 3` stopped after epoch 1; here it is one full epoch (its learning rate decays to 0).
 # 2 threads (OMP_NUM_THREADS=2) and one DataLoader worker, as on the project's shared 2-core machine.
+# It can span sessions: stop it (Ctrl-C or `timeout`; the stage saves its last.pt) and run it again, and
+# it skips the finished stages, resumes the stopped one and reuses the generated sets.
 set -euo pipefail
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 W=workspace
@@ -25,10 +27,28 @@ STYLE=ccpd,ccpd-green
 gen() {  # gen NAME COUNT SEED: generate once (the folder's .complete marks a finished set)
   [ -f "$D/$1/.complete" ] || python -m ocr_core synth --out "$D/$1" --count "$2" --seed "$3" --style $STYLE
 }
-train() {  # train OUT ARGS...: a new run folder each time
+gen_pair() {  # gen_pair PREFIX COUNT SEED_A SEED_B: PREFIX-SEED_A and PREFIX-SEED_B at once, one per core
+  gen "$1-$3" "$2" "$3" &
+  local a=$!
+  gen "$1-$4" "$2" "$4" &
+  local b=$!
+  wait $a
+  wait $b
+}
+train() {  # train OUT ARGS...: skip a finished stage, resume a stopped one, else start it afresh
   local out=$1; shift
-  rm -rf "$out"
-  python -m ocr_core train --workers 1 --out "$out" "$@"
+  local state
+  state=$(python -c 'import sys; from pathlib import Path; from ocr_core.runs import run_state
+print(run_state(Path(sys.argv[1])) if Path(sys.argv[1]).is_dir() else "new")' "$out")
+  if [ "$state" = finished ]; then
+    echo "$out: finished in an earlier call, skipped"
+  elif [ -f "$out/last.pt" ]; then  # stopped, or killed (its last.pt is the last finished epoch's)
+    echo "$out: $state earlier, resumed from its last.pt"
+    python -m ocr_core train --workers 1 --resume "$out"
+  else
+    rm -rf "$out"
+    python -m ocr_core train --workers 1 --out "$out" "$@"
+  fi
 }
 gen demo1-train 24000 1
 train $W/runs/demo1 --data $D/demo1-train --val-split 0.05 --epochs 6
@@ -40,13 +60,13 @@ train $W/runs/demo3 --data $D/demo3-train-11 --val $D/demo3-val --init $W/runs/d
 gen demo4-train-13 30000 13
 train $W/runs/demo4 --data $D/demo3-train-11 --extra-data $D/demo4-train-13 --val $D/demo3-val \
   --init $W/runs/demo3/best.pt --epochs 8 --lr 1e-3
-for s in 21 22; do gen demo5-train-$s 100000 $s; done; gen demo5-val 2000 23
+gen_pair demo5-train 100000 21 22; gen demo5-val 2000 23
 train $W/runs/demo5 --data $D/demo5-train-21 --extra-data $D/demo5-train-22 --val $D/demo5-val \
   --init $W/runs/demo4/best.pt --epochs 1 --lr 1e-3
-for s in 31 32; do gen demo6-train-$s 100000 $s; done; gen demo6-val 2000 33
+gen_pair demo6-train 100000 31 32; gen demo6-val 2000 33
 train $W/runs/demo6 --data $D/demo6-train-31 --extra-data $D/demo6-train-32 --val $D/demo6-val \
   --init $W/runs/demo5/best.pt --augment none --epochs 3 --lr 1e-3 --seed 6
-for s in 41 42; do gen demo7-train-$s 100000 $s; done
+gen_pair demo7-train 100000 41 42
 train $W/runs/demo7 --data $D/demo7-train-41 --extra-data $D/demo7-train-42 --extra-data $D/demo6-train-31 \
   --extra-data $D/demo6-train-32 --val $D/demo6-val --init $W/runs/demo6/best.pt --augment none --epochs 2 \
   --lr 7e-4 --seed 7
