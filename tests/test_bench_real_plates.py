@@ -60,3 +60,31 @@ def test_province_glyph_measures_find_the_first_two_glyphs() -> None:
     assert 1 <= np.median(gaps) <= 7
     # A crop with no glyphs (plain paint) is not measured.
     assert pg.glyph_measures(np.full((24, 94, 3), (20, 60, 200), np.uint8)) is None
+
+
+def test_province_stability_moves_the_box_and_counts_flipped_readings() -> None:
+    ps = _bench("province_stability")
+    crop = np.zeros((24, 94, 3), np.uint8)
+    crop[:, 10] = 255  # one bright column
+    # The box moves left: what is in the crop moves right by as many pixels, and the size stays.
+    moved = ps.shift_box(crop, -2)
+    assert moved.shape == crop.shape and np.flatnonzero(moved[0, :, 0]).tolist() == [12]
+    assert np.flatnonzero(ps.shift_box(crop, 4)[0, :, 0]).tolist() == [6]
+    # Shifts scale with the crop's width: 2 px of 94 is 4 px of 188.
+    wide = np.zeros((48, 188, 3), np.uint8)
+    wide[:, 20] = 255
+    assert np.flatnonzero(ps.shift_box(wide, -2)[0, :, 0]).tolist() == [24]
+    assert ps.zoom_out(crop, 0.05).shape == (24 + 2, 94 + 2 * 5, 3)
+
+    labels = ["皖A12345", "皖B12345", "苏C12345"]
+    untouched = [crop.copy() for _ in labels]
+
+    def reader(crops):
+        # Reads the first crop's province right only as it is, the second's only when it was changed.
+        same = [np.array_equal(c, crop) for c in crops]
+        return ["皖A12345" if same[0] else "云A12345", "皖B12345" if not same[1] else "云B12345", "苏C12345"]
+
+    rows = {r["perturbation"]: r for r in ps.stability_rows("x", labels, untouched, reader)}
+    assert rows["as it is"]["province"] == 2 / 3 and rows["as it is"]["fixed"] == rows["as it is"]["broke"] == 0
+    assert rows["box 2 px left"]["fixed"] == 1 and rows["box 2 px left"]["broke"] == 1
+    assert rows["box 2 px left"]["province"] == 2 / 3 and rows["box 2 px left"]["exact"] == 2 / 3
