@@ -119,7 +119,8 @@ def samples_ui(scored: loaders.Scored, pairs: pd.DataFrame) -> None:
     rows = rows.sort_values(["cer", "confidence"], ascending=[False, False])
     st.markdown(f"**{len(rows)}** sample(s) read **{true}** as **{pred}**"
                 + (" (showing the first 24)" if len(rows) > 24 else ""))
-    widgets.gallery(rows.head(24), columns=2, key="confusion")
+    widgets.flash_ui()
+    widgets.gallery(rows.head(24), columns=2, key="confusion", corrections=widgets.corrections_file(scored))
 
 
 def main() -> None:

@@ -75,7 +75,8 @@ def main() -> None:
     wrong = int((~rows["correct"]).sum())
     st.markdown(f"**{len(rows):,}** crops selected, **{wrong:,}** misread ({wrong / len(rows):.1%}, against "
                 f"{(~frame['correct']).mean():.1%} overall); the 24 worst:")
-    widgets.gallery(rows.head(24), key="map")
+    widgets.flash_ui()
+    widgets.gallery(rows.head(24), key="map", corrections=widgets.corrections_file(scored))
 
 
 main()

@@ -55,7 +55,8 @@ def main() -> None:
     n, misread, worst = slice_samples(scored, tuple(chosen["conditions"]))
     st.markdown(f"**{misread:,}** of {n:,} samples in **{chosen['slice']}** are misread"
                 + (f" (the {SHOWN} worst shown)" if misread > SHOWN else ""))
-    widgets.gallery(scored.frame.loc[worst], key="slices")
+    widgets.flash_ui()
+    widgets.gallery(scored.frame.loc[worst], key="slices", corrections=widgets.corrections_file(scored))
 
 
 main()

@@ -218,6 +218,22 @@ def test_card_buttons_write_decisions_that_survive_a_restart(app, env):  # noqa:
     assert again.text_input(key=f"worst:fix:{first}:text").value == "皖A12345"
 
 
+def test_confusion_cards_take_corrections_too(app, env):  # noqa: F811 - fixtures
+    """A misread sample met on Confusions is corrected where it is seen, into the same file (Slices and the
+    Error map pass the same file to their cards; tests/test_slices.py clicks one on Slices)."""
+    at = open_page(app, "confusions")
+    frame, path = embedded(env)
+    invalid = [b for b in at.button if b.key and b.key.startswith("confusion:fix:") and b.key.endswith(":invalid")]
+    assert invalid, "every card has the correction buttons"
+    sample = int(invalid[0].key.split(":")[2])
+    invalid[0].click().run()
+    assert_clean(at)
+    assert any("Saved for" in s.value for s in at.success)
+    decision = load_corrections(path)[str(Path(frame.set_index("sample").at[sample, "path"]).resolve())]
+    assert decision.action == "invalid"
+    assert "Decision: not a valid sample" in markdown(at)
+
+
 def test_detail_dialog_buttons_and_the_label_issue_order(app, env):  # noqa: F811 - fixtures
     at = open_page(app, "worst")
     frame, path = embedded(env)

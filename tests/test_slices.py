@@ -81,6 +81,12 @@ def test_the_slices_page_finds_the_planted_slice(tmp_path, monkeypatch):
         line = next(m.value for m in at.markdown if "are misread" in m.value)
         assert "camera = c3" in line and line.startswith("**10**")
         assert len(at.get("image")) == 10
+        # Each card can record a decision about its sample, into the predictions file's corrections file.
+        unsure = [b for b in at.button if b.key and b.key.startswith("slices:fix:") and b.key.endswith(":unsure")]
+        assert len(unsure) == 10
+        unsure[0].click().run()
+        assert not at.exception and any("Saved for" in s.value for s in at.success)
+        assert "Decision: unsure" in " ".join(m.value for m in at.markdown)
     finally:
         st.cache_data.clear()
         st.cache_resource.clear()
