@@ -5,14 +5,12 @@
 #
 #   bash bench/train_plate_demo.sh        # runs in workspace/; COPY=1 also replaces the shipped file
 #
-# Time, measured on 2026-12-02 on the 2-core VM for stage 1 and most of stage 2 (cut off by a time
-# limit; the later stages have not run): generating took 138 s for 24,000 plates and 337 s for 40,000
-# (5.8-8.4 ms a plate, one process), and training ran at 179-217 samples/s (stage 1, default
-# augmentation) and 196 samples/s (stage 2, --augment none). At those rates the 2,424,000 training
-# samples take about 3 h 20 min and the 929,500 plates 1.5-2.2 h: about 5 h in all (sets already
-# generated, with their .complete marker, are reused). Stage 1 reached val_accuracy 0.709 (CER 0.042)
-# on its 5% hold-out, stage 2's first epoch 0.893. Its stages are the commands the README
-# records. The stages ran over three sessions while the renderer was being fitted (git log
+# Time, measured on 2026-12-02 on the 2-core VM for stages 1-4 (the README's "Demo checkpoint" has the
+# table; stages 5-7 have not run yet): generating took 5.6-8.4 ms a plate in one process, and training
+# ran at 132-252 samples/s (about 200 on idle cores). At those rates the 2,424,000 training samples take
+# about 3 h 20 min and the 929,500 plates 1.5-2.2 h: about 5 h in all (sets already generated, with
+# their .complete marker, are reused). Stage 4 reached val_accuracy 0.980 and reads 0.724 of the 297
+# real crops. Its stages are the commands the README records. The stages ran over three sessions while the renderer was being fitted (git log
 # ocr_core/data/synth.py), so today's renderer reproduces the recipe, not the bytes. Where the table
 # gives no seed (stage 1's validation, stage 2, stage 4's second set) the script picks one. Stage 5
 # ran as `--epochs 3` stopped after epoch 1; here it is one full epoch (its learning rate decays to 0).
