@@ -5,9 +5,9 @@
 #
 #   bash bench/train_plate_demo.sh        # runs in workspace/; COPY=1 also replaces the shipped file
 #
-# Time, measured on 2026-12-02 on the 2-core VM for stages 1-4 (the README's "Demo checkpoint" has the
-# table; stages 5-7 have not run yet): generating took 5.6-8.4 ms a plate in one process, and training
-# ran at 132-252 samples/s (about 200 on idle cores). At those rates the 2,424,000 training samples take
+# Time, measured on 2026-12-02 on the 2-core VM for stages 1-5 (the README's "Demo checkpoint" has the
+# table; stages 6 and 7 have not run yet): generating took 5.1-8.4 ms a plate in each process, and
+# training ran at 132-252 samples/s (200-240 on idle cores). At those rates the 2,424,000 training samples take
 # about 3 h 20 min and the 929,500 plates 1.5-2.2 h: about 5 h in all (sets already generated, with
 # their .complete marker, are reused). Stage 4 reached val_accuracy 0.980 and reads 0.724 of the 297
 # real crops. Its stages are the commands the README records. The stages ran over three sessions while the renderer was being fitted (git log
