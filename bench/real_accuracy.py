@@ -1,13 +1,14 @@
 """Accuracy on the 297 real plate crops: the synthetic-only demo checkpoint against a fine-tuned one.
 
     python bench/real_accuracy.py [--finetuned workspace/runs/real-finetune/best.pt] [--format none|cn]
-                                  [--device auto]
+                                  [--tta] [--device auto]
 
 Prints exact-plate accuracy and CER on all 297 crops, on the train and validation halves of the split
 (the fine-tune trains on the first and never on the second), and on 皖 and non-皖 crops. Per slice it
 gives the province-glyph accuracy overall and per glyph group (province_皖: crops labelled 皖,
 province_other: every other province; "-" where the slice has none) and the share of crops whose other
-6-7 characters are all right (rest_acc). --format constrains the readings (README "Plate formats").
+6-7 characters are all right (rest_acc). --format constrains the readings (README "Plate formats"), --tta
+reads every crop moved sideways too (README "Test-time augmentation").
 Exits 0 with a note when ../shared/data is absent.
 """
 
@@ -79,6 +80,7 @@ def main() -> int:
                         help="checkpoint fine-tuned on the training split (skipped if missing)")
     parser.add_argument("--format", default="none",
                         help="constrain readings to a plate format: none (default), cn, or another known format")
+    parser.add_argument("--tta", action="store_true", help="test-time augmentation (ocr_core.score.tta_views)")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
     if not REAL_PLATES.is_dir():
@@ -102,7 +104,7 @@ def main() -> int:
         loaded.model.to(device)
         fmt = None if args.format == "none" else args.format
         try:
-            frame = score_dataset(loaded, dataset, device=device, text_format=fmt)
+            frame = score_dataset(loaded, dataset, device=device, text_format=fmt, tta=args.tta)
         except (InputError, ValueError) as exc:
             print(f"error: --format {args.format}: {exc}", file=sys.stderr)
             return 2

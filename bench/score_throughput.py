@@ -1,6 +1,7 @@
 """Scoring throughput, three ways side by side on the same synthetic crops and the default model.
 
     python bench/score_throughput.py [--count 5000] [--device cpu] [--threads 2] [--repeats 3] [--checkpoint demo.pt]
+                                     [--onnx] [--tta]
 
 A: seed notebook 000's ``get_test_scores``: per image, decode the file and transform it, run the model on
    that one image, greedy-decode, then torchmetrics CER on that single sample.
@@ -11,6 +12,7 @@ C0: the same with the checkpoint's model as stored, unfused, to show what the fo
 C256: C at a batch of 256, the CPU default before it was measured to be slower than 64.
 A1: A's forward passes alone, one pre-loaded image at a time: the most batching can save over A.
 B0: B as it ran before (one decoding thread task per crop instead of runs of ``DECODE_CHUNK``), side by side.
+B-tta: B with test-time augmentation (``score --tta``: five views of each crop and the vote), with --tta.
 A runs the unfused model too: the notebook loads the state dict as it is.
 Goals: B/A >= 30x and B >= 0.8 x C. B includes C's forward passes, so A/C is the most B/A can reach here.
 """
@@ -70,13 +72,14 @@ def notebook_way(loaded, paths: list[str], labels: list[str], device: torch.devi
     return time.perf_counter() - start
 
 
-def platelens_way(loaded, folder: Path, device: torch.device, chunk_size: int = DECODE_CHUNK) -> tuple[float, float]:
+def platelens_way(loaded, folder: Path, device: torch.device, chunk_size: int = DECODE_CHUNK,
+                  tta: bool = False) -> tuple[float, float]:
     """Seconds for ocr_core from files to the full score frame: (decode, score)."""
     start = time.perf_counter()
     dataset = decode_listing(list_source(folder), loaded.input_size, chunk_size=chunk_size)
     decoded = time.perf_counter()
     with torch.inference_mode():
-        score_dataset(loaded, dataset, device=device)
+        score_dataset(loaded, dataset, device=device, tta=tta)
     return decoded - start, time.perf_counter() - decoded
 
 
@@ -120,6 +123,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="rounds of every way (default 3)")
     parser.add_argument("--onnx", action="store_true",
                         help="also time B and C with the checkpoint served by onnxruntime (score --backend onnxruntime)")
+    parser.add_argument("--tta", action="store_true", help="also time B with test-time augmentation (score --tta)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = pick_device(args.device)
@@ -153,6 +157,8 @@ def main() -> None:
             if ort is not None:
                 times["B-ort"].append(sum(platelens_way(ort, folder, device)))
                 times["C-ort"].append(forward_only(ort.model, ort.input, images, device, batch_size))
+            if args.tta:
+                times["B-tta"].append(sum(platelens_way(loaded, folder, device, tta=True)))
     t = {way: statistics.median(seconds) for way, seconds in times.items()}
     n = args.count
     print(f"device={device} threads={args.threads} n={n} batch={batch_size} repeats={args.repeats} "
@@ -164,7 +170,8 @@ def main() -> None:
             ("B0 B as before (a decode task per crop)", "B0"),
             ("C forward only, pre-loaded tensors", "C"), ("C0 the same, batch norms not folded", "C0"),
             ("C256 the same as C at a batch of 256", "C256"),
-            ("B-ort B with onnxruntime (--backend)", "B-ort"), ("C-ort C with onnxruntime", "C-ort"))
+            ("B-ort B with onnxruntime (--backend)", "B-ort"), ("C-ort C with onnxruntime", "C-ort"),
+            ("B-tta B with test-time augmentation (--tta)", "B-tta"))
     for name, way in (row for row in rows if row[1] in t):
         print(f"{name:<44} {t[way]:>8.2f} {n / t[way]:>8.0f}")
     print(f"B/A = {t['A'] / t['B']:.1f}x (goal >= 30x)   B/C = {t['C'] / t['B']:.2f} (goal >= 0.8)   "
@@ -172,6 +179,8 @@ def main() -> None:
     if ort is not None:
         print(f"onnxruntime: B-ort/A = {t['A'] / t['B-ort']:.1f}x   B-ort/C-ort = {t['C-ort'] / t['B-ort']:.2f}   "
               f"B-ort/B = {t['B'] / t['B-ort']:.2f}")
+    if "B-tta" in t:
+        print(f"test-time augmentation: B-tta/B = {t['B-tta'] / t['B']:.2f}x the time")
     # B runs C's forward passes and more, so no pipeline can make B/A exceed A/C on this device.
     print(f"ceiling of B/A on this device: A/C = {t['A'] / t['C']:.1f}x")
 

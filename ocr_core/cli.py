@@ -354,13 +354,18 @@ def cmd_score(args: argparse.Namespace) -> int:
         raise InputError(f"--format: {exc}") from None
     if fmt:
         print(f"readings constrained to the format {fmt}", file=sys.stderr)
+    if args.tta:
+        from ocr_core.score import TTA_SHIFTS
+
+        print(f"test-time augmentation: each crop read {len(TTA_SHIFTS) + 1} times, moved sideways",
+              file=sys.stderr)
     # Chunks of a one-process run with --out are kept beside it, so the same command resumes an
     # interrupted run; they go once the frame is written.
     parts = Path(f"{args.out}.parts") if args.out and not world.enabled else None
     bar, progress = _tqdm_progress("score")
     with bar, torch.inference_mode():
         streamed = score_listing(loaded, listing, device=device, batch_size=args.batch_size, progress=progress,
-                                 text_format=fmt, strict=args.strict, parts=parts)
+                                 text_format=fmt, strict=args.strict, parts=parts, tta=args.tta)
     frame = streamed.frame
     if streamed.resumed_chunks:
         print(f"resumed: {streamed.resumed_chunks} chunk(s) read from {parts}", file=sys.stderr)
@@ -764,6 +769,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", type=text_format, default="none",
                    help="constrain readings to a plate format: none (default); auto (the checkpoint's format, "
                         "else the one the labels follow); cn, cn-blue, cn-green, ru; or a regular expression")
+    p.add_argument("--tta", action="store_true",
+                   help="test-time augmentation: also read each crop moved 1-2%% of its width left and right and "
+                        "keep the reading the views find most probable (5x the compute; README, Test-time "
+                        "augmentation)")
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("merge-scores", help="join the parts of a sharded (torchrun) score run",

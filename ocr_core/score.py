@@ -57,19 +57,94 @@ class BatchOutput:
     label_issue: np.ndarray
 
 
+# Test-time augmentation: the crop box moved sideways by these fractions of the input width (at 128 px:
+# 1 and 2 px either way). Real crops are read near a decision boundary that such moves cross
+# (bench/province_stability.py); the views' votes settle it. README "Test-time augmentation".
+TTA_SHIFTS: tuple[float, ...] = (-0.016, -0.008, 0.008, 0.016)
+
+
+def shift_columns(images: np.ndarray, pixels: int) -> np.ndarray:
+    """Crops (N, H, W, C) moved ``pixels`` columns right (negative: left), the edge column repeated."""
+    if pixels == 0:
+        return images
+    out = np.empty_like(images)
+    if pixels > 0:
+        out[:, :, pixels:] = images[:, :, :-pixels]
+        out[:, :, :pixels] = images[:, :, :1]
+    else:
+        out[:, :, :pixels] = images[:, :, -pixels:]
+        out[:, :, pixels:] = images[:, :, -1:]
+    return out
+
+
+def tta_views(images: np.ndarray, shifts: Sequence[float] = TTA_SHIFTS) -> list[np.ndarray]:
+    """The crops as they are, then moved sideways by each of ``shifts`` (fractions of their width).
+
+    Every shift moves at least one pixel; shifts that round to the same pixel count are kept once.
+    """
+    width = images.shape[2]
+    pixels: list[int] = []
+    for fraction in shifts:
+        k = round(fraction * width) or (1 if fraction > 0 else -1)
+        if fraction != 0 and k not in pixels:
+            pixels.append(k)
+    return [images] + [shift_columns(images, k) for k in pixels]
+
+
+def vote_readings(head: Head, views_log_probs: Sequence[torch.Tensor], text_format: str | None = None,
+                  ) -> tuple[list[str], np.ndarray]:
+    """One reading per sample from several views of it: the view's readings, rescored under every view.
+
+    Each view's decoding proposes a reading; the one with the lowest negative log-likelihood summed over
+    all views wins (their product of probabilities), which needs no alignment between views and works for
+    every head. The confidence is the winner's geometric-mean probability over the views. A sample none
+    of whose readings any view can represent keeps the first view's reading and confidence.
+    """
+    pattern = compile_format(text_format) if text_format else None
+    proposals = [head.decode_constrained(lp, pattern) if pattern is not None else head.decode(lp)
+                 for lp in views_log_probs]
+    n = len(proposals[0][0])
+    candidates = [sorted({preds[i] for preds, _ in proposals}) for i in range(n)]
+    total = np.full((n, max(len(c) for c in candidates)), np.inf)
+    for j in range(total.shape[1]):
+        texts = [c[j] if j < len(c) else c[0] for c in candidates]
+        summed = np.sum([head.sample_losses(lp, texts) for lp in views_log_probs], axis=0)
+        has = np.array([j < len(c) for c in candidates])
+        total[has, j] = np.where(np.isnan(summed[has]), np.inf, summed[has])
+    first_preds, first_confidence = proposals[0]
+    preds: list[str] = []
+    confidence = np.asarray(first_confidence, np.float64).copy()
+    for i, row in enumerate(total):
+        j = int(np.argmin(row))
+        if np.isfinite(row[j]):
+            preds.append(candidates[i][j])
+            confidence[i] = float(np.exp(-row[j] / len(views_log_probs)))
+        else:
+            preds.append(first_preds[i])
+    return preds, confidence
+
+
 @torch.inference_mode()
 def run_batch(model: nn.Module, head: Head, spec: InputSpec, images: np.ndarray, device: torch.device,
-              labels: Sequence[str] | None = None, text_format: str | None = None) -> BatchOutput:
+              labels: Sequence[str] | None = None, text_format: str | None = None,
+              tta: bool = False) -> BatchOutput:
     """Read one batch of uint8 crops (N, H, W, 3) at the model's input size.
 
     With ``text_format`` (a name of ``ocr_core.formats.FORMATS`` or a regular expression) every reading
     follows it where the model gives such a reading any probability (``head.decode_constrained``).
+    With ``tta`` the crops are also read moved sideways (``tta_views``) and the views vote
+    (``vote_readings``); ``loss`` and ``label_issue`` stay those of the crops as they are.
     """
-    batch = to_model_input(images, spec, device, channels_last=uses_amp(device))
-    with torch.autocast(device.type, enabled=uses_amp(device)):
-        logits = model(batch)
-    log_probs = head.log_probs(logits)
-    if text_format:
+    views_log_probs = []
+    for view in (tta_views(images) if tta else [images]):
+        batch = to_model_input(view, spec, device, channels_last=uses_amp(device))
+        with torch.autocast(device.type, enabled=uses_amp(device)):
+            logits = model(batch)
+        views_log_probs.append(head.log_probs(logits))
+    log_probs = views_log_probs[0]
+    if tta:
+        preds, confidence = vote_readings(head, views_log_probs, text_format)
+    elif text_format:
         preds, confidence = head.decode_constrained(log_probs, compile_format(text_format))
     else:
         preds, confidence = head.decode(log_probs)
@@ -127,10 +202,11 @@ def score_dataset(
     batch_size: int | None = None,
     progress: ProgressFn | None = None,
     text_format: str | None = None,
+    tta: bool = False,
 ) -> pd.DataFrame:
     """Score every sample of ``dataset`` in batches and return the score frame (see module doc).
 
-    ``text_format`` constrains the readings (see ``run_batch``).
+    ``text_format`` constrains the readings and ``tta`` reads shifted views too (see ``run_batch``).
     """
     device = device or next(loaded.model.parameters()).device
     batch_size = batch_size or default_batch_size(device, inference=True)
@@ -143,7 +219,7 @@ def score_dataset(
     for start in range(0, n, batch_size):
         stop = min(start + batch_size, n)
         out = run_batch(loaded.model, loaded.head, loaded.input, dataset.images[start:stop], device,
-                        labels[start:stop], text_format)
+                        labels[start:stop], text_format, tta)
         preds += out.preds
         confidence[start:stop] = out.confidence
         loss[start:stop] = out.loss
@@ -175,6 +251,7 @@ def score_listing(
     strict: bool = False,
     chunk_size: int = STREAM_CHUNK,
     parts: Path | None = None,
+    tta: bool = False,
 ) -> StreamedScore:
     """Score a listing chunk by chunk: decode a chunk, score it, keep its rows, release its crops.
 
@@ -188,9 +265,11 @@ def score_listing(
     """
     n = len(listing.samples)
     if parts is not None:
-        key = hashlib.sha1(json.dumps([SCHEMA_VERSION, loaded.path, file_fingerprint(loaded.path), listing.spec,
-                                       [(s.path, s.label) for s in listing.samples], chunk_size, text_format,
-                                       loaded.input.to_dict()]).encode()).hexdigest()[:16]
+        settings = [SCHEMA_VERSION, loaded.path, file_fingerprint(loaded.path), listing.spec,
+                    [(s.path, s.label) for s in listing.samples], chunk_size, text_format, loaded.input.to_dict()]
+        if tta:  # appended only when on, so parts an earlier version wrote without it stay resumable
+            settings.append(list(TTA_SHIFTS))
+        key = hashlib.sha1(json.dumps(settings).encode()).hexdigest()[:16]
         _claim_parts(parts, key)
     frames: list[pd.DataFrame] = []
     skipped = list(listing.skipped)
@@ -207,7 +286,8 @@ def score_listing(
             data = decode_listing(SourceListing(listing.spec, listing.kind, samples, []), loaded.input_size,
                                   strict=strict, part=True)
             failed = [list(pair) for pair in data.skipped]
-            frame = score_dataset(loaded, data, device, batch_size, text_format=text_format) if len(data) else None
+            frame = (score_dataset(loaded, data, device, batch_size, text_format=text_format, tta=tta)
+                     if len(data) else None)
             if part is not None:
                 write_frame_atomic(frame if frame is not None else _empty_frame(), part,
                                    meta={"skipped": failed})
