@@ -38,10 +38,12 @@ OTHER = "__other__"
 
 @dataclass(frozen=True)
 class Selection:
-    """What the sidebar picked: a checkpoint path and a dataset spec (None until the user gives one)."""
+    """What the sidebar picked: a checkpoint path and a dataset spec (None until the user gives one), and
+    whether the model reads every crop with test-time augmentation."""
 
     checkpoint: str | None
     dataset: str | None
+    tta: bool = False
 
 
 def baseline_checkpoint() -> Path:

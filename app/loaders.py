@@ -300,10 +300,10 @@ def _read_frame(path: str, mtime_ns: int) -> pd.DataFrame | None:  # noqa: ARG00
 
 @st.cache_resource(max_entries=32, show_spinner=False)
 def _score_key(
-    checkpoint: str, checkpoint_mtime: int, _dataset: PlateDataset, fingerprint: str  # noqa: ARG001
+    checkpoint: str, checkpoint_mtime: int, _dataset: PlateDataset, fingerprint: str, tta: bool  # noqa: ARG001
 ) -> str:
     # score_cache_key stats every file; memoised per checkpoint version and dataset content.
-    return score_cache_key(checkpoint, _dataset)
+    return score_cache_key(checkpoint, _dataset, tta)
 
 
 def _own_paths(frame: pd.DataFrame, data: PlateDataset) -> pd.DataFrame:
@@ -333,22 +333,25 @@ def _matching(key: str, frame: pd.DataFrame, data: PlateDataset) -> PlateDataset
     return _aligned(key, data, tuple(frame["path"].astype(str)))
 
 
-def score_frame(checkpoint: str, loaded: LoadedModel, data: PlateDataset
+def score_frame(checkpoint: str, loaded: LoadedModel, data: PlateDataset, tta: bool = False
                 ) -> tuple[str, pd.DataFrame, PlateDataset]:
     """The cache key, score frame and matching dataset (without the files that could not be decoded) of a
-    checkpoint on a dataset: read from disk, or scored with progress, a chunk of crops at a time."""
+    checkpoint on a dataset: read from disk, or scored with progress, a chunk of crops at a time; with
+    ``tta`` every crop is read with test-time augmentation (``ocr_core.score.run_batch``)."""
     stat = Path(checkpoint).stat()
-    key = _score_key(str(Path(checkpoint).resolve()), stat.st_mtime_ns, data, data.fingerprint())
+    key = _score_key(str(Path(checkpoint).resolve()), stat.st_mtime_ns, data, data.fingerprint(), tta)
     path = workspace.scores_dir() / f"{key}.parquet"
     frame = _read_frame(str(path), path.stat().st_mtime_ns) if path.is_file() else None
     if frame is None:
         with _lock(f"score:{key}"):
             if not path.is_file():
                 listing = SourceListing(data.spec, data.kind, data.samples, [])
-                with progress_bar(f"Scoring {len(data):,} plates with {Path(checkpoint).name}") as report:
+                how = " and test-time augmentation" if tta else ""
+                with progress_bar(f"Scoring {len(data):,} plates with {Path(checkpoint).name}{how}") as report:
                     with torch.inference_mode():
-                        streamed = score_listing(loaded, listing, device=current_device(), progress=report)
-                meta = {"checkpoint": str(checkpoint), "dataset": data.spec, "n": len(streamed.frame)}
+                        streamed = score_listing(loaded, listing, device=current_device(), progress=report,
+                                                 tta=tta)
+                meta = {"checkpoint": str(checkpoint), "dataset": data.spec, "n": len(streamed.frame), "tta": tta}
                 write_frame_atomic(streamed.frame, path, meta=meta)
         frame = _read_frame(str(path), path.stat().st_mtime_ns)
         if frame is None:
@@ -403,9 +406,9 @@ def predictions(path: str, dataset_spec: str | None) -> Scored:
                   tuple(imported.missing + imported.unlabelled))
 
 
-def scored(checkpoint: str, dataset_spec: str) -> Scored:
+def scored(checkpoint: str, dataset_spec: str, tta: bool = False) -> Scored:
     """Model, dataset, score frame and edit table for a checkpoint on a dataset, or the frame of a
-    predictions file (see :func:`predictions`).
+    predictions file (see :func:`predictions`; ``tta`` applies to a model only).
 
     Raises:
         InputError: a bad checkpoint, predictions file or dataset.
@@ -414,11 +417,11 @@ def scored(checkpoint: str, dataset_spec: str) -> Scored:
         return predictions(checkpoint, dataset_spec)
     loaded = model(checkpoint)
     data = dataset(dataset_spec, loaded.input_size)
-    key, frame, data = score_frame(checkpoint, loaded, data)
+    key, frame, data = score_frame(checkpoint, loaded, data, tta)
     return Scored(checkpoint, loaded, data, frame, edits(key, frame), key)
 
 
-def scored_like(checkpoint: str, a: Scored, dataset_spec: str | None) -> Scored:
+def scored_like(checkpoint: str, a: Scored, dataset_spec: str | None, tta: bool = False) -> Scored:
     """``checkpoint`` (a model or a predictions file) on the images of ``a``, for Compare.
 
     A model compared with a predictions file reads that file's images (decoded at its input size, once);
@@ -428,7 +431,7 @@ def scored_like(checkpoint: str, a: Scored, dataset_spec: str | None) -> Scored:
         InputError: a bad checkpoint, predictions file or dataset.
     """
     if a.dataset is not None or is_predictions_file(checkpoint):
-        return scored(checkpoint, dataset_spec or "")
+        return scored(checkpoint, dataset_spec or "", tta)
     loaded = model(checkpoint)
     listing = SourceListing(a.key, "predictions", [Sample(str(p), str(t), "predictions")
                                                    for p, t in zip(a.frame["path"], a.frame["label"])])
@@ -438,7 +441,7 @@ def scored_like(checkpoint: str, a: Scored, dataset_spec: str | None) -> Scored:
     if data is None:
         data = _lazy_dataset(confine_listing(listing), loaded.input_size)
         store.put(store_key, data)
-    key, frame, data = score_frame(checkpoint, loaded, data)
+    key, frame, data = score_frame(checkpoint, loaded, data, tta)
     return Scored(checkpoint, loaded, data, frame, edits(key, frame), key)
 
 
@@ -454,7 +457,7 @@ def scored_or_stop(checkpoint: str | None = None, dataset_spec: str | None = Non
         st.info("Enter a dataset folder or manifest path in the sidebar.")
         st.stop()
     try:
-        result = scored(checkpoint, dataset_spec)
+        result = scored(checkpoint, dataset_spec, selection.tta)
     except InputError as exc:
         st.error(str(exc))
         st.stop()
@@ -464,6 +467,9 @@ def scored_or_stop(checkpoint: str | None = None, dataset_spec: str | None = Non
         st.warning(f"{Path(checkpoint).name}: left out {len(result.missing):,} row(s) whose image does not exist "
                    f"or that the dataset does not label, first {result.missing[0]}")
     if result.loaded is not None:
+        if selection.tta:
+            st.caption("Readings with test-time augmentation: each crop read five times, moved 1-2 px sideways "
+                       "(sidebar). Heatmaps and alternative readings show the crop as it is.")
         oov_ui(result)
         for warning in result.loaded.meta.get("warnings") or []:  # e.g. NaN weights (checkpoint_checks)
             st.warning(warning)

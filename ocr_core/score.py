@@ -397,10 +397,12 @@ def file_fingerprint(path: str | Path) -> str:
     return f"{path}:{stat.st_size}:{stat.st_mtime_ns}"
 
 
-def score_cache_key(checkpoint_path: str | Path, dataset: PlateDataset) -> str:
+def score_cache_key(checkpoint_path: str | Path, dataset: PlateDataset, tta: bool = False) -> str:
     """Cache key of a (checkpoint, dataset) pair: changes when either file set, any label or the score
-    frame's schema (``ocr_core.frame.SCHEMA_VERSION``) changes."""
+    frame's schema (``ocr_core.frame.SCHEMA_VERSION``) changes, and with test-time augmentation (``tta``)."""
     digest = hashlib.sha1(f"schema {SCHEMA_VERSION};".encode())
+    if tta:  # only when on, so the keys of frames scored without it stay as they were
+        digest.update(f"tta {list(TTA_SHIFTS)};".encode())
     digest.update(file_fingerprint(checkpoint_path).encode())
     # Each sample by its label and the file itself (device, inode, size, mtime: os.stat follows links), not by
     # the path string that reached it: one folder seen through a symlink, or a relative and an absolute path,

@@ -113,7 +113,7 @@ def main() -> None:
         return
     a = loaders.scored_or_stop()
     try:
-        b = loaders.scored_like(b_path, a, selection.dataset)
+        b = loaders.scored_like(b_path, a, selection.dataset, selection.tta)
     except InputError as exc:
         st.error(str(exc))
         return

@@ -73,7 +73,8 @@ def embedded_score_frame(env) -> pd.DataFrame:
     """The cached score frame of the stand-in checkpoint on the embedded test set."""
     for sidecar in (env.workspace / "scores").glob("*.json"):
         meta = json.loads(sidecar.read_text(encoding="utf-8"))
-        if meta["checkpoint"] == str(env.checkpoint) and workspace.EMBEDDED_TESTSET in meta["dataset"]:
+        if (meta["checkpoint"] == str(env.checkpoint) and workspace.EMBEDDED_TESTSET in meta["dataset"]
+                and not meta.get("tta")):
             return pd.read_parquet(sidecar.with_suffix(".parquet"))
     raise AssertionError("no cached score frame of the embedded test set")
 
@@ -105,6 +106,27 @@ def test_first_run_generates_scores_and_caches(app, env):
     again = AppTest.from_file(MAIN, default_timeout=120).run()
     assert_clean(again)
     assert cached[0].stat().st_mtime_ns == stamp, "a second launch must read the score cache, not rescore"
+
+
+def test_the_tta_toggle_scores_once_more_and_keeps_both_frames(app, env):
+    app.run()
+    assert_clean(app)
+    assert not any("test-time augmentation" in c.value for c in app.caption)
+    plain = list((env.workspace / "scores").glob("*.parquet"))
+    assert len(plain) == 1
+    app.sidebar.toggle(key="tta").set_value(True).run()
+    assert_clean(app)
+    assert any("test-time augmentation" in c.value for c in app.caption)
+    frames = {p: json.loads(p.with_suffix(".json").read_text(encoding="utf-8"))
+              for p in (env.workspace / "scores").glob("*.parquet")}
+    assert len(frames) == 2, "the toggle scores the set again, under its own cache key"
+    voted = next(p for p, meta in frames.items() if meta.get("tta"))
+    # The label's loss is that of the crop as it is, with or without the views' vote.
+    pd.testing.assert_series_equal(pd.read_parquet(voted)["loss"], pd.read_parquet(plain[0])["loss"])
+    stamp = plain[0].stat().st_mtime_ns
+    app.sidebar.toggle(key="tta").set_value(False).run()
+    assert_clean(app)
+    assert plain[0].stat().st_mtime_ns == stamp, "switching back reads the first frame from the cache"
 
 
 def test_bad_paths_show_a_message_not_a_traceback(app, env):
