@@ -22,7 +22,9 @@ import loaders
 from choices import path_picker  # noqa: F401 - re-exported for the pages
 
 # Plate glyphs are Chinese: name CJK fonts first so plotly's SVG text does not fall back to tofu boxes.
-PLOT_FONT = "Noto Sans CJK SC, Noto Sans SC, Source Han Sans SC, PingFang SC, Microsoft YaHei, sans-serif"
+# "PlateLens Plate Glyphs" is the shipped subset font (.streamlit/config.toml), for machines with none of them.
+PLOT_FONT = ("Noto Sans CJK SC, Noto Sans SC, Source Han Sans SC, PingFang SC, Microsoft YaHei, PlateLens Plate Glyphs, "
+             "sans-serif")
 
 # (background, text) of each alignment kind; the legend and the diff use the same table.
 DIFF_COLOURS: dict[str, tuple[str, str]] = {

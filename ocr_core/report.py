@@ -22,6 +22,7 @@ from ocr_core.analysis import (EPSILON, accuracy_by, aligned_pairs, compare_fram
                                is_plate_domain, rank_worst, top_confusions)
 from ocr_core.atomic import atomic_path
 from ocr_core.data.sources import load_crop, sample_from_filename
+from ocr_core.data.synth import FONT_PATH
 from ocr_core.errors import InputError
 from ocr_core.score import summarize
 from ocr_core.slices import find_worst_slices
@@ -29,8 +30,13 @@ from ocr_core.slices import find_worst_slices
 WORST_SAMPLES = 24
 CROP_WIDTH = 240
 _DIFF_COLOURS = {"substitution": "#fde68a", "insertion": "#bfdbfe", "deletion": "#fecaca"}
+# The plate glyphs' subset font travels inside the report (12 KB), so its Chinese glyphs render on a machine
+# with no CJK font installed; an installed one is preferred.
+_GLYPH_FONT = "PlateLens Plate Glyphs"
+_FONT_FAMILY = f'"Noto Sans CJK SC","Noto Sans SC","Source Han Sans SC","Microsoft YaHei","{_GLYPH_FONT}",sans-serif'
+_PLOT_FONT = f"Noto Sans CJK SC, {_GLYPH_FONT}, sans-serif"
 _STYLE = """
-body{font-family:"Noto Sans CJK SC","Noto Sans SC","Source Han Sans SC","Microsoft YaHei",sans-serif;margin:24px;
+body{font-family:FAMILY;margin:24px;
 color:#111827;max-width:1400px}
 h1{margin-bottom:0}.sub{color:#6b7280;margin-top:4px}
 table{border-collapse:collapse;margin:8px 0 20px}td,th{border:1px solid #e5e7eb;padding:4px 8px;text-align:left}
@@ -39,6 +45,14 @@ th{background:#f9fafb}.metrics td{font-size:1.3em;font-weight:600}
 padding:8px}.card img{width:100%;image-rendering:auto}.diff span{display:inline-block;min-width:1.1em;
 text-align:center;font-family:monospace;font-size:1.1em}.small{color:#6b7280;font-size:.85em}
 """
+
+
+def _font_face() -> str:
+    """The plate glyphs' font as an inline @font-face rule."""
+    data = base64.b64encode(FONT_PATH.read_bytes()).decode()
+    # CJK only: the subset also holds the plates' Latin letters and digits, which must not replace the text font's.
+    return (f'@font-face{{font-family:"{_GLYPH_FONT}";src:url(data:font/otf;base64,{data}) format("opentype");'
+            "unicode-range:U+2E80-9FFF}")
 
 
 def _crop_data_url(path: str) -> str:
@@ -89,7 +103,7 @@ def _matrix(frame: pd.DataFrame, edits: pd.DataFrame, pairs: pd.DataFrame) -> st
                                   colorscale="Reds", hovertemplate="%{y} read as %{x}: %{z}<extra></extra>"))
     figure.update_layout(height=420, width=520, margin={"l": 40, "r": 10, "t": 10, "b": 40},
                          xaxis_title="read as", yaxis_title="true", yaxis_autorange="reversed",
-                         font_family="Noto Sans CJK SC, sans-serif")
+                         font_family=_PLOT_FONT)
     return figure.to_html(full_html=False, include_plotlyjs=True, div_id="confusion-matrix")
 
 
@@ -115,7 +129,7 @@ def robustness_figure(curves: pd.DataFrame) -> go.Figure:
                 hovertemplate=f"{html.escape(name)}<br>severity %{{x:.2f}}<br>CER %{{y:.4f}}<extra></extra>"))
     figure.update_layout(height=420, margin={"l": 50, "r": 10, "t": 10, "b": 40},
                          xaxis_title="severity (0: the crops as they are)", yaxis_title="CER",
-                         yaxis_rangemode="tozero", font_family="Noto Sans CJK SC, sans-serif")
+                         yaxis_rangemode="tozero", font_family=_PLOT_FONT)
     return figure
 
 
@@ -178,7 +192,7 @@ def build_report(frame: pd.DataFrame, title: str, source: str, dataset: str,
         parts += ["<h2>Robustness curves</h2>", _robustness(robustness, include_plotlyjs=not plotly_inlined)]
     body = "\n".join(parts)
     return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-            f"<style>{_STYLE}</style></head><body>{body}</body></html>")
+            f"<style>{_font_face()}{_STYLE.replace('FAMILY', _FONT_FAMILY)}</style></head><body>{body}</body></html>")
 
 
 def write_report(document: str, out: str | Path) -> Path:

@@ -139,3 +139,11 @@ def test_card_html_shows_cer_and_confidence():
 def test_card_html_leaves_out_a_confidence_the_predictions_do_not_have():
     html = widgets.card_html({"label": "AB", "pred": "A", "cer": 0.5, "confidence": float("nan"), "sample": 7})
     assert "0.500" in html and "conf" not in html and "nan" not in html
+
+
+def test_the_served_glyph_font_is_the_renderers_font() -> None:
+    # app/static must hold a copy (Streamlit refuses links that leave the folder); keep it the same file.
+    from ocr_core.data.synth import FONT_PATH
+
+    served = Path(__file__).resolve().parents[1] / "app" / "static" / FONT_PATH.name
+    assert served.read_bytes() == FONT_PATH.read_bytes()

@@ -49,6 +49,7 @@ REAL_PLATES = ROOT.parent / "shared" / "data" / "real-plates"
 # Diff blocks wider than their card scroll inside it, which looks like a cut-off plate ("津Y84A2" for "津Y84A26").
 OVERFLOWING_DIFFS = """() => [...document.querySelectorAll('.pl-diff')]
     .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.innerText.replace(/\\n/g, ' / '))"""
+GLYPH_FONT_LOADS = """async () => (await document.fonts.load('16px "PlateLens Plate Glyphs"', '皖')).length > 0"""
 IDLE = "() => document.querySelector('[data-testid=\"stApp\"]')?.dataset.testScriptState === 'notRunning'"
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -240,6 +241,9 @@ def test_every_page_renders_in_chromium(sync_api, server):
             picked = page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"] input')
             assert picked.nth(0).input_value() == "Demo checkpoint (demo.pt)"
             assert picked.nth(1).input_value() == "Embedded synthetic test set"
+            # The shipped plate-glyph font is served (app/static), so a machine without a CJK font still draws
+            # 皖 and not a box; loading it by name works whether or not an installed font would come first.
+            assert page.evaluate(GLYPH_FONT_LOADS), "the app's plate-glyph font did not load"
             assert outside == [], f"fetched from outside the server: {outside[:5]}"
         finally:
             browser.close()

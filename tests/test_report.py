@@ -61,6 +61,9 @@ def test_report_opens_offline_in_chromium_with_its_images(report):
             page.wait_for_function("() => [...document.images].every(i => i.complete && i.naturalWidth > 0)",
                                    timeout=30_000)
             assert page.evaluate("document.images.length") == 10
+            # Its plate-glyph font is inline: 皖 renders on a machine without a CJK font too.
+            assert page.evaluate("""async () =>
+                (await document.fonts.load('16px "PlateLens Plate Glyphs"', '皖')).length > 0""")
             SHOTS.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(SHOTS / "report.png"), full_page=True)
         finally:
