@@ -26,12 +26,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from PIL import Image
+from real_plates import REAL_PLATES
 
 from ocr_core.data import image_io, synth
 from ocr_core.data.dataset import DECODE_CHUNK, decode_listing
 from ocr_core.data.sources import SourceListing, list_source
-
-REAL_PLATES = Path(__file__).resolve().parents[2] / "shared" / "data" / "real-plates"
 
 
 def pillow_header_size(data: bytes) -> tuple[int, int] | None:

@@ -21,12 +21,12 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from real_plates import REAL_PLATES
 
 from ocr_core.data import synth
 from ocr_core.data.image_io import read_rgb
 from ocr_core.data.sources import list_source
 
-REAL_PLATES = Path(__file__).resolve().parents[2] / "shared" / "data" / "real-plates"
 PERCENTILES = (1, 5, 10, 25, 50)
 TILT_PERCENTILES = (50, 75, 90, 95, 99)
 

@@ -24,6 +24,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pandas as pd
+from real_plates import REAL_PLATES, VAL_FRACTION, skipped_line
 
 from ocr_core.atomic import atomic_path
 from ocr_core.data import synth
@@ -31,8 +32,6 @@ from ocr_core.data.dataset import load_dataset
 from ocr_core.data.image_io import read_rgb
 from ocr_core.data.sources import split_by_hash
 
-REAL_PLATES = Path(__file__).resolve().parents[2] / "shared" / "data" / "real-plates"
-VAL_FRACTION = 0.35  # bench/real_accuracy.py's split
 IN_W, IN_H = 128, 32
 ROWS = slice(5, 27)  # middle rows: the glyphs, not the frame or the car body
 MEASURES = ("start", "width", "height", "density", "width_ratio", "density_ratio", "gap", "sharpness", "split")
@@ -142,8 +141,9 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--montage", default=None, help="write a PNG montage of real and synthetic crops")
     args = parser.parse_args()
-    if not REAL_PLATES.is_dir():
-        print(f"skipped: {REAL_PLATES} is absent (the real crops live in ../shared/data)")
+    skipped = skipped_line()
+    if skipped:
+        print(skipped)
         return 0
     if args.count < 1:
         print("error: --count must be at least 1", file=sys.stderr)

@@ -20,11 +20,11 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pandas as pd
+from real_plates import REAL_PLATES, VAL_FRACTION, skipped_line
 
 from ocr_core.checkpoint import load_model
 from ocr_core.data import synth
@@ -35,8 +35,6 @@ from ocr_core.errors import InputError
 from ocr_core.score import predict_images
 from ocr_core.workspace import DEMO_CHECKPOINT
 
-REAL_PLATES = Path(__file__).resolve().parents[2] / "shared" / "data" / "real-plates"
-VAL_FRACTION = 0.35  # bench/real_accuracy.py's split
 REFERENCE_WIDTH = 94  # shifts are given in pixels of a 94-px-wide crop (the CCPD crops' width)
 
 Perturbation = Callable[[np.ndarray], np.ndarray]
@@ -115,8 +113,9 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
-    if not REAL_PLATES.is_dir():
-        print(f"skipped: {REAL_PLATES} is absent (the real crops live in ../shared/data)")
+    skipped = skipped_line()
+    if skipped:
+        print(skipped)
         return 0
     if args.count < 1:
         print("error: --count must be at least 1", file=sys.stderr)

@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+from real_plates import REAL_PLATES, VAL_FRACTION, skipped_line
 
 from ocr_core.checkpoint import load_model
 from ocr_core.data.dataset import load_dataset
@@ -27,9 +28,6 @@ from ocr_core.device import pick_device
 from ocr_core.errors import InputError
 from ocr_core.score import score_dataset, summarize
 from ocr_core.workspace import DEMO_CHECKPOINT
-
-REAL_PLATES = Path(__file__).resolve().parents[2] / "shared" / "data" / "real-plates"
-VAL_FRACTION = 0.35  # the same fraction the fine-tune recipe in the README passes as --val-split
 
 
 def province_accuracy(frame: pd.DataFrame) -> float:
@@ -83,8 +81,9 @@ def main() -> int:
     parser.add_argument("--tta", action="store_true", help="test-time augmentation (ocr_core.score.tta_views)")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
-    if not REAL_PLATES.is_dir():
-        print(f"skipped: {REAL_PLATES} is absent (the real crops live in ../shared/data)")
+    skipped = skipped_line()
+    if skipped:
+        print(skipped)
         return 0
     device = pick_device(args.device)
     dataset = load_dataset(REAL_PLATES)
