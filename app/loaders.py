@@ -468,8 +468,8 @@ def scored_or_stop(checkpoint: str | None = None, dataset_spec: str | None = Non
                    f"or that the dataset does not label, first {result.missing[0]}")
     if result.loaded is not None:
         if selection.tta:
-            st.caption("Readings with test-time augmentation: each crop read five times, moved 1-2 px sideways "
-                       "(sidebar). Heatmaps and alternative readings show the crop as it is.")
+            st.caption("Readings with test-time augmentation: each crop read five times, moved sideways by up to "
+                       "2% of its width (sidebar). Heatmaps and alternative readings show the crop as it is.")
         oov_ui(result)
         for warning in result.loaded.meta.get("warnings") or []:  # e.g. NaN weights (checkpoint_checks)
             st.warning(warning)

@@ -117,9 +117,10 @@ def sidebar_ui() -> tuple[choices.Selection, DeltaGenerator]:
     dataset = choices.path_picker("Dataset", choices.dataset_options(), "dataset",
                                   placeholder="folder, .json or .csv manifest", where=st.sidebar)
     tta = st.sidebar.toggle("Test-time augmentation", key="tta",
-                            help="Read every crop five times, moved 1-2 px left and right, and keep the reading "
-                                 "the five views find most probable: fewer errors that hinge on where the crop "
-                                 "box sits, at five times the scoring time (README, Test-time augmentation).")
+                            help="Read every crop five times, moved up to 2% of its width left and right (1-2 px "
+                                 "on a plate), and keep the reading the five views find most probable: fewer "
+                                 "errors that hinge on where the crop box sits, at five times the scoring time "
+                                 "(README, Test-time augmentation).")
     device = st.sidebar.empty()
     device.caption("Device: …")
     return choices.Selection(checkpoint, dataset, tta), device

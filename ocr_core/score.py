@@ -93,7 +93,7 @@ def tta_views(images: np.ndarray, shifts: Sequence[float] = TTA_SHIFTS) -> list[
 
 def vote_readings(head: Head, views_log_probs: Sequence[torch.Tensor], text_format: str | None = None,
                   ) -> tuple[list[str], np.ndarray]:
-    """One reading per sample from several views of it: the view's readings, rescored under every view.
+    """One reading per sample from several views of it: the views' readings, rescored under every view.
 
     Each view's decoding proposes a reading; the one with the lowest negative log-likelihood summed over
     all views wins (their product of probabilities), which needs no alignment between views and works for
