@@ -35,8 +35,7 @@ _DIFF_COLOURS = {"substitution": "#fde68a", "insertion": "#bfdbfe", "deletion": 
 _GLYPH_FONT = "PlateLens Plate Glyphs"
 _FONT_FAMILY = f'"Noto Sans CJK SC","Noto Sans SC","Source Han Sans SC","Microsoft YaHei","{_GLYPH_FONT}",sans-serif'
 _PLOT_FONT = f"Noto Sans CJK SC, {_GLYPH_FONT}, sans-serif"
-_STYLE = """
-body{font-family:FAMILY;margin:24px;
+_STYLE = "body{font-family:" + _FONT_FAMILY + """;margin:24px;
 color:#111827;max-width:1400px}
 h1{margin-bottom:0}.sub{color:#6b7280;margin-top:4px}
 table{border-collapse:collapse;margin:8px 0 20px}td,th{border:1px solid #e5e7eb;padding:4px 8px;text-align:left}
@@ -192,7 +191,7 @@ def build_report(frame: pd.DataFrame, title: str, source: str, dataset: str,
         parts += ["<h2>Robustness curves</h2>", _robustness(robustness, include_plotlyjs=not plotly_inlined)]
     body = "\n".join(parts)
     return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-            f"<style>{_font_face()}{_STYLE.replace('FAMILY', _FONT_FAMILY)}</style></head><body>{body}</body></html>")
+            f"<style>{_font_face()}{_STYLE}</style></head><body>{body}</body></html>")
 
 
 def write_report(document: str, out: str | Path) -> Path:

@@ -103,24 +103,21 @@ def vote_readings(head: Head, views_log_probs: Sequence[torch.Tensor], text_form
     pattern = compile_format(text_format) if text_format else None
     proposals = [head.decode_constrained(lp, pattern) if pattern is not None else head.decode(lp)
                  for lp in views_log_probs]
-    n = len(proposals[0][0])
-    candidates = [sorted({preds[i] for preds, _ in proposals}) for i in range(n)]
-    total = np.full((n, max(len(c) for c in candidates)), np.inf)
-    for j in range(total.shape[1]):
-        texts = [c[j] if j < len(c) else c[0] for c in candidates]
-        summed = np.sum([head.sample_losses(lp, texts) for lp in views_log_probs], axis=0)
-        has = np.array([j < len(c) for c in candidates])
-        total[has, j] = np.where(np.isnan(summed[has]), np.inf, summed[has])
     first_preds, first_confidence = proposals[0]
-    preds: list[str] = []
+    # Every (sample, candidate) pair once, scored under every view in one call per view.
+    pairs = [(i, text) for i in range(len(first_preds)) for text in sorted({preds[i] for preds, _ in proposals})]
+    rows = torch.as_tensor([i for i, _ in pairs], dtype=torch.long, device=views_log_probs[0].device)
+    texts = [text for _, text in pairs]
+    summed = np.sum([head.sample_losses(lp[rows], texts) for lp in views_log_probs], axis=0)
+    best: dict[int, tuple[float, str]] = {}
+    for (i, text), loss in zip(pairs, summed):
+        if np.isfinite(loss) and (i not in best or loss < best[i][0]):
+            best[i] = (float(loss), text)
+    preds = list(first_preds)
     confidence = np.asarray(first_confidence, np.float64).copy()
-    for i, row in enumerate(total):
-        j = int(np.argmin(row))
-        if np.isfinite(row[j]):
-            preds.append(candidates[i][j])
-            confidence[i] = float(np.exp(-row[j] / len(views_log_probs)))
-        else:
-            preds.append(first_preds[i])
+    for i, (loss, text) in best.items():
+        preds[i] = text
+        confidence[i] = float(np.exp(-loss / len(views_log_probs)))
     return preds, confidence
 
 
