@@ -31,6 +31,7 @@ from ocr_core.data import synth
 from ocr_core.data.dataset import load_dataset
 from ocr_core.data.image_io import read_rgb
 from ocr_core.data.sources import split_by_hash
+from ocr_core.device import pick_device
 from ocr_core.errors import InputError
 from ocr_core.score import predict_images
 from ocr_core.workspace import DEMO_CHECKPOINT
@@ -111,7 +112,7 @@ def main() -> int:
     parser.add_argument("--checkpoint", default=str(DEMO_CHECKPOINT), help="default: the shipped demo")
     parser.add_argument("--count", type=int, default=400, help="synthetic plates to render (default 400)")
     parser.add_argument("--seed", type=int, default=1234)
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", default="cpu", help="auto, cpu, cuda or mps (default cpu)")
     args = parser.parse_args()
     skipped = skipped_line()
     if skipped:
@@ -121,7 +122,9 @@ def main() -> int:
         print("error: --count must be at least 1", file=sys.stderr)
         return 2
     try:
-        loaded = load_model(args.checkpoint, args.device)
+        loaded = load_model(args.checkpoint)
+        device = pick_device(args.device)
+        loaded.model.to(device)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -129,7 +132,7 @@ def main() -> int:
 
     def read(crops: list[np.ndarray]) -> list[str]:
         batch = np.stack([cv2.resize(rgb, size, interpolation=cv2.INTER_AREA) for rgb in crops])
-        return predict_images(loaded, batch)[0]
+        return predict_images(loaded, batch, device)[0]
 
     rows = stability_rows("real, train half", *real_train_half(), read)
     rows += stability_rows(f"synthetic (seed {args.seed})", *synthetic_plates(args.count, args.seed), read)

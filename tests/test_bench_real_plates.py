@@ -90,3 +90,25 @@ def test_province_stability_moves_the_box_and_counts_flipped_readings() -> None:
     assert rows["as it is"]["province"] == 2 / 3 and rows["as it is"]["fixed"] == rows["as it is"]["broke"] == 0
     assert rows["box 2 px left"]["fixed"] == 1 and rows["box 2 px left"]["broke"] == 1
     assert rows["box 2 px left"]["province"] == 2 / 3 and rows["box 2 px left"]["exact"] == 2 / 3
+
+
+def test_province_probe_folds_its_standardisation_and_reads_the_small_models_time_steps() -> None:
+    import torch
+
+    from ocr_core.checkpoint import load_model
+    from ocr_core.workspace import DEMO_CHECKPOINT
+
+    pp = _bench("province_probe")
+    generator = torch.Generator().manual_seed(0)
+    raw = torch.randn(3000, 5, generator=generator)
+    y = (raw[:, 0] > 0).long()
+    # Far from zero mean and unit scale: the probe must read raw features after folding its standardisation.
+    x = raw * 10 + 100
+    probe = pp.train_probe(x, y, classes=2, seed=0)
+    standardised = pp.train_probe(raw, y, classes=2, seed=0)
+    with torch.no_grad():
+        assert (probe(x).argmax(1) == y).float().mean().item() > 0.85
+        assert (probe(x).argmax(1) == standardised(raw).argmax(1)).float().mean().item() > 0.99
+    loaded = load_model(DEMO_CHECKPOINT, fuse=False)
+    feats = pp.features(loaded.model, loaded.input, np.zeros((3, *loaded.input.size, 3), np.uint8))
+    assert feats["CNN"].shape == (3, 32, 256) and feats["BiLSTM"].shape == (3, 32, 256)
