@@ -112,3 +112,16 @@ def test_province_probe_folds_its_standardisation_and_reads_the_small_models_tim
     loaded = load_model(DEMO_CHECKPOINT, fuse=False)
     feats = pp.features(loaded.model, loaded.input, np.zeros((3, *loaded.input.size, 3), np.uint8))
     assert feats["CNN"].shape == (3, 32, 256) and feats["BiLSTM"].shape == (3, 32, 256)
+
+
+def test_the_glyph_shape_pipelines_of_the_readme_load_and_keep_the_crop_size() -> None:
+    import json
+
+    from ocr_core.augment import pipeline_from_dict
+
+    names = sorted(p.name for p in (BENCH / "pipelines").glob("*.json"))
+    assert names == ["glyph-shape-strong.json", "glyph-shape-weight.json", "glyph-shape.json"]
+    crop = np.random.default_rng(0).integers(0, 256, (32, 128, 3), dtype=np.uint8)
+    for name in names:
+        pipeline = pipeline_from_dict(json.loads((BENCH / "pipelines" / name).read_text()))
+        assert pipeline(image=crop)["image"].shape == crop.shape
