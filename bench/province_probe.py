@@ -75,8 +75,10 @@ def train_probe(x: torch.Tensor, y: torch.Tensor, classes: int, seed: int) -> to
 def main() -> int:
     """Print real province accuracy of the CTC head and of each probe."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", default=str(DEMO_CHECKPOINT), help="a `small` checkpoint (default: the demo)")
-    parser.add_argument("--count", type=int, default=12000, help="synthetic plates to train on (default 12000)")
+    parser.add_argument("--checkpoint", default=str(DEMO_CHECKPOINT),
+                        help="a `small` checkpoint (default: the demo)")
+    parser.add_argument("--count", type=int, default=12000,
+                        help="synthetic plates to train on (default 12000)")
     parser.add_argument("--seed", type=int, default=701)
     args = parser.parse_args()
     skipped = skipped_line()
@@ -92,7 +94,8 @@ def main() -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if loaded.arch != "small":
-        print(f"error: {args.checkpoint} is a {loaded.arch!r} model; the probe reads `small` models", file=sys.stderr)
+        print(f"error: {args.checkpoint} is a {loaded.arch!r} model; the probe reads `small` models",
+              file=sys.stderr)
         return 2
     height, width = loaded.input.size
     labels, crops = [], []
@@ -122,7 +125,8 @@ def main() -> int:
                 fitted = (probe(x).argmax(1) == y).float().mean().item()
                 right = probe(real_features[name][:, :k].reshape(len(real), -1)).argmax(1).numpy() == real_y
             rows.append({"reader": f"linear probe on the {name} features", "steps": f"first {k}",
-                         "synthetic (train)": fitted, "real, all 297": right.mean(), "real, val half": right[val].mean()})
+                         "synthetic (train)": fitted, "real, all 297": right.mean(),
+                         "real, val half": right[val].mean()})
     with pd.option_context("display.float_format", "{:.4f}".format, "display.width", 160):
         print(f"{args.checkpoint}: province-glyph accuracy, probes trained on {args.count} synthetic plates")
         print(pd.DataFrame(rows).to_string(index=False))

@@ -1,4 +1,6 @@
-"""bench/real_accuracy.py's per-glyph-group table and bench/province_glyphs.py's glyph measures."""
+"""The bench scripts on the real crops: real_accuracy.py's per-glyph-group table, province_glyphs.py's
+glyph measures, province_stability.py's shifted boxes, province_probe.py's probe, and the pipelines in
+bench/pipelines."""
 
 from __future__ import annotations
 
