@@ -321,6 +321,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     from ocr_core.data.sources import SourceListing, list_source
     from ocr_core.distributed import barrier, join, leave, shard, world_from_env
     from ocr_core.formats import resolve_format
+    from ocr_core.frame import record_scoring
     from ocr_core.onnx_io import load_any_model
     from ocr_core.score import MERGED_NAME, merge_score_parts, part_path, score_listing, summarize, write_frame_atomic
 
@@ -367,6 +368,10 @@ def cmd_score(args: argparse.Namespace) -> int:
         streamed = score_listing(loaded, listing, device=device, batch_size=args.batch_size, progress=progress,
                                  text_format=fmt, strict=args.strict, parts=parts, tta=args.tta)
     frame = streamed.frame
+    # Absolute, like the frame's image paths, so the record still names the files from elsewhere.
+    read_from = str(Path(args.checkpoint).resolve())
+    data_spec = str(Path(args.data).resolve()) if Path(args.data).exists() else args.data
+    record_scoring(frame, read_from, data_spec, fmt, args.tta)
     if streamed.resumed_chunks:
         print(f"resumed: {streamed.resumed_chunks} chunk(s) read from {parts}", file=sys.stderr)
     if streamed.skipped:
@@ -381,6 +386,7 @@ def cmd_score(args: argparse.Namespace) -> int:
         if not world.is_main:
             return 0
         frame = merge_score_parts(folder)
+        record_scoring(frame, read_from, data_spec, fmt, args.tta)
         write_frame_atomic(frame, folder / MERGED_NAME)
     elif args.out:
         _write_frame(frame, args.out)

@@ -17,6 +17,7 @@ Versions: 2 -> 3 added ``label_issue``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -131,3 +132,21 @@ def attribute_columns(frame: pd.DataFrame) -> list[str]:
     """The frame's attribute columns: every column that is not a core column."""
     return [c for c in frame.columns if c not in COLUMNS]
 
+
+
+# Where a frame notes how its readings were made (``record_scoring``). Frame-level, not a column, so the
+# schema does not change; pandas keeps ``attrs`` in Parquet files (not in CSV).
+SCORING_ATTR = "scoring"
+
+
+def record_scoring(frame: pd.DataFrame, checkpoint: str, data: str, text_format: str | None,
+                   tta: bool) -> None:
+    """Note in ``frame.attrs`` the checkpoint, data, format and test-time augmentation of its readings."""
+    frame.attrs[SCORING_ATTR] = {"checkpoint": str(checkpoint), "data": data, "format": text_format,
+                                 "tta": bool(tta), "schema_version": SCHEMA_VERSION}
+
+
+def scoring_record(frame: pd.DataFrame) -> dict[str, Any] | None:
+    """What ``record_scoring`` noted in ``frame`` (also after a Parquet round trip), or None."""
+    record = frame.attrs.get(SCORING_ATTR)
+    return dict(record) if isinstance(record, dict) else None

@@ -18,6 +18,7 @@ from ocr_core.cli import main
 from ocr_core.data import synth
 from ocr_core.distributed import World, shard
 from ocr_core.errors import InputError
+from ocr_core.frame import scoring_record
 from ocr_core.score import merge_score_parts
 from ocr_core.train import TrainOptions, train
 
@@ -100,7 +101,9 @@ def test_sharded_scoring_merges_to_the_one_process_frame(plates, tmp_path, tiny_
     assert sorted(p.name for p in parts.iterdir()) == [
         "part-00000-of-00002.parquet", "part-00001-of-00002.parquet", "scores.parquet"]
     expected = pd.read_parquet(single)
-    pd.testing.assert_frame_equal(pd.read_parquet(parts / "scores.parquet"), expected, rtol=1e-4)
+    merged = pd.read_parquet(parts / "scores.parquet")
+    pd.testing.assert_frame_equal(merged, expected, rtol=1e-4)
+    assert scoring_record(merged) == scoring_record(expected) and scoring_record(merged)["tta"] is False
     # merge-scores joins the same parts again; a missing part is one sentence.
     assert main(["merge-scores", str(parts), "--out", str(tmp_path / "again.parquet")]) == 0
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "again.parquet"), expected, rtol=1e-4)

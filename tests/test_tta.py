@@ -13,6 +13,7 @@ from torch import nn
 from ocr_core.checkpoint import load_model
 from ocr_core.cli import main
 from ocr_core.data.dataset import load_dataset
+from ocr_core.frame import SCHEMA_VERSION, scoring_record
 from ocr_core.heads import CTCHead
 from ocr_core.preprocess import InputSpec
 from ocr_core.score import TTA_SHIFTS, run_batch, score_dataset, shift_columns, tta_views
@@ -109,6 +110,10 @@ def test_score_tta_on_the_command_line(capsys, tmp_path, tiny_checkpoint, make_i
     a, b = pd.read_parquet(plain), pd.read_parquet(voted)
     assert list(a["path"]) == list(b["path"])
     np.testing.assert_allclose(a["loss"], b["loss"], rtol=1e-5)
+    # Each file says how it was read.
+    assert scoring_record(b) == {"checkpoint": str(Path(tiny_checkpoint).resolve()), "data": str(data.resolve()),
+                                 "format": None, "tta": True, "schema_version": SCHEMA_VERSION}
+    assert scoring_record(a)["tta"] is False
 
 
 @pytest.mark.skipif(not REAL_PLATES.is_dir(), reason="the real plate crops (../shared/data/real-plates) are absent")
