@@ -12,6 +12,9 @@ score parts, a frame passed as a predictions file) still load: ``upgrade_frame``
 lack, unknown (NaN).
 
 Versions: 2 -> 3 added ``label_issue``.
+
+How a frame's readings were made (checkpoint, data, format, test-time augmentation) is frame-level, not a
+column: ``record_scoring`` notes it in ``frame.attrs``, which Parquet files keep.
 """
 
 from __future__ import annotations
@@ -131,7 +134,6 @@ def check_frame(frame: pd.DataFrame) -> list[str]:
 def attribute_columns(frame: pd.DataFrame) -> list[str]:
     """The frame's attribute columns: every column that is not a core column."""
     return [c for c in frame.columns if c not in COLUMNS]
-
 
 
 # Where a frame notes how its readings were made (``record_scoring``). Frame-level, not a column, so the
