@@ -41,7 +41,7 @@ from ocr_core.errors import InputError
 from ocr_core.frame import SCHEMA_VERSION
 from ocr_core.predictions import PREDICTION_SUFFIXES, ImportedPredictions, import_predictions
 from ocr_core.onnx_io import load_any_model
-from ocr_core.preprocess import preview
+from ocr_core.preprocess import InputSpec, preview
 from ocr_core.roots import confine, confine_listing
 from ocr_core.score import (
     predict_images,
@@ -220,9 +220,10 @@ class CropsByPath:
 
     KEPT = 256
 
-    def __init__(self, samples: list[Sample], input_size: tuple[int, int]) -> None:
+    def __init__(self, samples: list[Sample], input_size: tuple[int, int], upscale: str = "linear") -> None:
         self.samples = samples
         self.input_size = tuple(input_size)
+        self.upscale = upscale  # the model's InputSpec.upscale
         self._kept: OrderedDict[int, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -241,7 +242,7 @@ class CropsByPath:
                 return self._kept[row]
         height, width = self.input_size
         try:
-            crop = resize_to_input(load_crop(self.samples[row]), height, width)
+            crop = resize_to_input(load_crop(self.samples[row]), height, width, self.upscale)
         except InputError:
             crop = np.full((height, width, 3), 200, np.uint8)
         with self._lock:
@@ -259,16 +260,16 @@ class CropsByPath:
         return np.stack([self._one(int(i)) for i in rows])
 
 
-def _lazy_dataset(listing: SourceListing, input_size: tuple[int, int]) -> PlateDataset:
+def _lazy_dataset(listing: SourceListing, input_spec: InputSpec) -> PlateDataset:
     # original_sizes is unknown until a crop is decoded; the score frame carries each crop's height and width.
     return PlateDataset(listing.spec, listing.kind, listing.samples,
-                        CropsByPath(listing.samples, input_size),  # type: ignore[arg-type]
+                        CropsByPath(listing.samples, input_spec.size, input_spec.upscale),  # type: ignore[arg-type]
                         np.zeros((len(listing.samples), 2), np.int32), list(listing.skipped))
 
 
-def dataset(spec: str, input_size: tuple[int, int]) -> PlateDataset:
-    """A dataset's listing with its crops read by path on demand (shared by sessions; a changed folder or
-    manifest is listed again).
+def dataset(spec: str, input_spec: InputSpec) -> PlateDataset:
+    """A dataset's listing with its crops read by path on demand, sized and enlarged as ``input_spec`` (a
+    model's input settings) says (shared by sessions; a changed folder or manifest is listed again).
 
     Raises:
         InputError: the path is outside the data roots, missing, of an unknown kind, or lists no labelled
@@ -279,12 +280,12 @@ def dataset(spec: str, input_size: tuple[int, int]) -> PlateDataset:
         raise InputError(
             f"dataset path {path} does not exist; give a folder of images or a .json/.csv manifest"
         )
-    key = (str(path.resolve()), path.stat().st_mtime_ns, tuple(input_size))
+    key = (str(path.resolve()), path.stat().st_mtime_ns, input_spec.size, input_spec.upscale)
     store = _dataset_store()
     found = store.get(key)
     if found is None:
         with _lock(f"dataset:{key}"):
-            found = store.get(key) or _lazy_dataset(confine_listing(list_source(path)), input_size)
+            found = store.get(key) or _lazy_dataset(confine_listing(list_source(path)), input_spec)
         store.put(key, found)
     return found
 
@@ -322,7 +323,8 @@ def _aligned(key: str, _data: PlateDataset, _paths: tuple[str, ...] | None) -> P
     samples = [_data.samples[i] for i in rows]
     skipped = list(_data.skipped) + [(s.path, "not a decodable image") for s in _data.samples if s.path not in kept]
     input_size = getattr(_data.images, "input_size", _data.images.shape[1:3])
-    return PlateDataset(_data.spec, _data.kind, samples, CropsByPath(samples, input_size),  # type: ignore[arg-type]
+    upscale = getattr(_data.images, "upscale", "linear")
+    return PlateDataset(_data.spec, _data.kind, samples, CropsByPath(samples, input_size, upscale),  # type: ignore[arg-type]
                         _data.original_sizes[rows], skipped)
 
 
@@ -416,7 +418,7 @@ def scored(checkpoint: str, dataset_spec: str, tta: bool = False) -> Scored:
     if is_predictions_file(checkpoint):
         return predictions(checkpoint, dataset_spec)
     loaded = model(checkpoint)
-    data = dataset(dataset_spec, loaded.input_size)
+    data = dataset(dataset_spec, loaded.input)
     key, frame, data = score_frame(checkpoint, loaded, data, tta)
     return Scored(checkpoint, loaded, data, frame, edits(key, frame), key)
 
@@ -436,10 +438,10 @@ def scored_like(checkpoint: str, a: Scored, dataset_spec: str | None, tta: bool 
     listing = SourceListing(a.key, "predictions", [Sample(str(p), str(t), "predictions")
                                                    for p, t in zip(a.frame["path"], a.frame["label"])])
     store = _dataset_store()
-    store_key = (a.key, tuple(loaded.input_size))
+    store_key = (a.key, loaded.input.size, loaded.input.upscale)
     data = store.get(store_key)
     if data is None:
-        data = _lazy_dataset(confine_listing(listing), loaded.input_size)
+        data = _lazy_dataset(confine_listing(listing), loaded.input)
         store.put(store_key, data)
     key, frame, data = score_frame(checkpoint, loaded, data, tta)
     return Scored(checkpoint, loaded, data, frame, edits(key, frame), key)

@@ -185,7 +185,7 @@ def _check_input_size(value: Any, src: str) -> tuple[int, int]:
 
 
 def _check_input_settings(value: Any, src: str) -> None:
-    """The optional ``input`` dict of format 2: channels, height, width, resize, scale, mean, std."""
+    """The optional ``input`` dict of format 2: channels, height, width, resize, scale, mean, std, upscale."""
     if not isinstance(value, dict):
         raise InputError(f"checkpoint {src} has 'input' of type {type(value).__name__}; it must be a dict of "
                          "input settings")
@@ -201,6 +201,8 @@ def _check_input_settings(value: Any, src: str) -> None:
         raise InputError(f"checkpoint {src} has input scale {_describe(value['scale'])}; it must be a positive number")
     if "resize" in value and not isinstance(value["resize"], (str, type(None))):
         raise InputError(f"checkpoint {src} has input resize {_describe(value['resize'])}; it must be a name")
+    if "upscale" in value and not isinstance(value["upscale"], str):
+        raise InputError(f"checkpoint {src} has input upscale {_describe(value['upscale'])}; it must be a name")
     for key in ("mean", "std"):
         if key not in value or value[key] is None:
             continue

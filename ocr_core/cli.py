@@ -146,6 +146,15 @@ def arch_name(text: str) -> str:
     return text
 
 
+def upscale_mode(text: str) -> str:
+    """An ``InputSpec.upscale`` mode (ocr_core.preprocess is imported only when the option is given)."""
+    from ocr_core.preprocess import UPSCALE_MODES
+
+    if text not in UPSCALE_MODES:
+        raise argparse.ArgumentTypeError(f"unknown upscale mode {text!r}; choose one of {', '.join(UPSCALE_MODES)}")
+    return text
+
+
 def vocab_preset(text: str) -> str:
     """A vocabulary preset name: plates or a synthetic style."""
     from ocr_core.data.synth import ALL_STYLES as STYLES
@@ -251,7 +260,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             init=args.init, device=args.device, seed=args.seed, workers=args.workers, strict=args.strict,
             vocab=args.vocab, extra_data=extra_data,
             text_format=None if args.format in (None, "none", "auto") else args.format,
-            corrections=args.corrections,
+            corrections=args.corrections, upscale=args.upscale,
         )
         result = train(opts)
     from ocr_core.distributed import world_from_env
@@ -471,11 +480,11 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     spec = InputSpec.from_dict(read_checkpoint(args.checkpoint)["input"])
     if args.data:
-        crops = load_dataset(args.data, spec.size, strict=False).images[: args.check_crops]
+        crops = load_dataset(args.data, spec.size, strict=False, upscale=spec.upscale).images[: args.check_crops]
     else:
         rng = np.random.default_rng(0)
         crops = np.stack([resize_to_input(synth.render_plate(synth.random_label("ccpd", rng), "ccpd", rng),
-                                          *spec.size) for _ in range(args.check_crops)])
+                                          *spec.size, spec.upscale) for _ in range(args.check_crops)])
     report = export_onnx(args.checkpoint, check_output_path(args.out, (".onnx",), "--out"), crops)
     print(f"wrote {report.path}: logits within {report.max_logit_difference:.1e} of the checkpoint and the same "
           f"readings on {report.crops} crops at batch sizes 1 and 5")
@@ -590,7 +599,7 @@ def cmd_robustness(args: argparse.Namespace) -> int:
         names = [str(source) for source in sources]
     for source, name in zip(sources, names):
         loaded = load_any_model(source)
-        data = load_dataset(args.data, loaded.input_size, strict=False)
+        data = load_dataset(args.data, loaded.input_size, strict=False, upscale=loaded.input.upscale)
         folder = Path(args.job_dir) if args.job_dir else job_dir(job_key(source, data.fingerprint(), settings))
         curves = load_curves(folder / CURVES_FILE)
         if curves is None:
@@ -753,6 +762,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", type=text_format, default=None,
                    help="a plate format the checkpoint carries (cn, cn-blue, cn-green, ru or a regular "
                         "expression); `score --format auto` then constrains readings to it")
+    p.add_argument("--upscale", type=upscale_mode, default=None, metavar="{linear,cubic}",
+                   help="how crops smaller than the model input are enlarged, for training and in the checkpoint "
+                        "(default: the --init checkpoint's, else linear; README, Heads and input settings)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("score", help="score a dataset and print n, accuracy and CER",

@@ -281,7 +281,7 @@ def score_listing(
             resumed += 1
         else:
             data = decode_listing(SourceListing(listing.spec, listing.kind, samples, []), loaded.input_size,
-                                  strict=strict, part=True)
+                                  strict=strict, part=True, upscale=loaded.input.upscale)
             failed = [list(pair) for pair in data.skipped]
             frame = (score_dataset(loaded, data, device, batch_size, text_format=text_format, tta=tta)
                      if len(data) else None)

@@ -80,6 +80,7 @@ class TrainOptions:
     extra_data: list[str] = field(default_factory=list)
     text_format: str | None = None  # a plate format the checkpoint carries (ocr_core.formats), for score --format auto
     corrections: str | None = None  # a corrections file (ocr_core.corrections) applied to --data
+    upscale: str | None = None  # InputSpec.upscale of the new model; None: the --init checkpoint's, else the arch's
 
 
 class AugmentedCrops(Dataset):
@@ -209,8 +210,9 @@ def training_sources(opts: TrainOptions, fingerprint: str) -> dict[str, Any]:
             "corrections": resolved(opts.corrections) if opts.corrections else None, "fingerprint": fingerprint}
 
 
-def _load_splits(opts: TrainOptions, input_size: tuple[int, int],
+def _load_splits(opts: TrainOptions, input_spec: InputSpec,
                  report: ProgressWriter | None = None) -> tuple[PlateDataset, PlateDataset | None]:
+    input_size, upscale = input_spec.size, input_spec.upscale
     bar = tqdm(total=0, desc="decode", unit="img", leave=False, dynamic_ncols=True, disable=None)
 
     def progress(done: int, total: int) -> None:
@@ -223,10 +225,12 @@ def _load_splits(opts: TrainOptions, input_size: tuple[int, int],
     decisions = load_corrections(opts.corrections) if opts.corrections else {}
     try:
         data = decode_listing(apply_to_listing(list_source(opts.data), decisions), input_size, strict=opts.strict,
-                              progress=progress)
-        extra = [load_dataset(spec, input_size, strict=opts.strict, progress=progress) for spec in opts.extra_data]
+                              progress=progress, upscale=upscale)
+        extra = [load_dataset(spec, input_size, strict=opts.strict, progress=progress, upscale=upscale)
+                 for spec in opts.extra_data]
         if opts.val:
-            val: PlateDataset | None = load_dataset(opts.val, input_size, strict=opts.strict, progress=progress)
+            val: PlateDataset | None = load_dataset(opts.val, input_size, strict=opts.strict, progress=progress,
+                                                    upscale=upscale)
             train = data
         elif opts.val_split > 0:
             train_idx, val_idx = split_by_hash(data.samples, opts.val_split)
@@ -359,10 +363,12 @@ def _setup(opts: TrainOptions, out: Path, state: dict[str, Any] | None, world: W
     arch = base["arch"] if base else opts.arch
     spec = arch_spec(arch)
     input_spec = InputSpec.from_dict(base["input"]) if base else spec.input
+    if opts.upscale and resume_ckpt is None:
+        input_spec = replace(input_spec, upscale=opts.upscale)
     config = base["arch_config"] if base else arch_config(arch)
     pipeline = resolve_pipeline(opts.augment, input_spec.size)  # checked on the model's crops, before decoding
     report: Callable[..., None] = ProgressWriter(out) if world.is_main else (lambda *_: None)
-    train_set, val_set = _load_splits(opts, input_spec.size, report if world.is_main else None)
+    train_set, val_set = _load_splits(opts, input_spec, report if world.is_main else None)
 
     old: LoadedModel | None = None
     if resume_ckpt is not None:

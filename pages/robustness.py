@@ -70,7 +70,7 @@ def job_of(checkpoint: str, dataset_spec: str, settings: Settings) -> tuple[Path
         InputError: a bad checkpoint or dataset.
     """
     loaded = loaders.model(checkpoint)
-    data = loaders.dataset(dataset_spec, loaded.input_size)
+    data = loaders.dataset(dataset_spec, loaded.input)
     resolved = str(confine(checkpoint, "checkpoint").resolve())
     return job_dir(job_key(resolved, data.fingerprint(), settings)), loaders.resolve_dataset(dataset_spec)
 

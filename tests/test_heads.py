@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 import torch
 
+from ocr_core.data.image_io import resize_to_input
 from ocr_core.heads import BLANK_GLYPH, RESERVED_GLYPH, CTCHead, FixedHead, head_for_labels, head_from_dict
 from ocr_core.preprocess import InputSpec, preview, to_model_input
 
@@ -175,7 +177,7 @@ def test_to_model_input_grey_and_normalized():
 
 @pytest.mark.parametrize("bad", [
     {"channels": 2}, {"height": 0}, {"width": 100_000}, {"height": 32.5}, {"scale": float("nan")},
-    {"std": (0.0,)}, {"mean": (0.1, 0.2)}, {"resize": "crop"},
+    {"std": (0.0,)}, {"mean": (0.1, 0.2)}, {"resize": "crop"}, {"upscale": "nearest"},
 ])
 def test_input_spec_refuses_out_of_range_settings(bad):
     with pytest.raises(ValueError):
@@ -183,6 +185,23 @@ def test_input_spec_refuses_out_of_range_settings(bad):
     with pytest.raises(ValueError):
         InputSpec.from_dict({**InputSpec().to_dict(), **{k: list(v) if isinstance(v, tuple) else v
                                                          for k, v in bad.items()}})
+
+
+def test_upscale_travels_with_the_input_settings_and_enlarges_small_crops_only():
+    spec = InputSpec(upscale="cubic")
+    assert InputSpec.from_dict(spec.to_dict()) == spec
+    assert spec.with_size(64, 320).upscale == "cubic"
+    # A checkpoint written before the setting existed reads as linear, what it was trained with.
+    assert InputSpec.from_dict({k: v for k, v in spec.to_dict().items() if k != "upscale"}).upscale == "linear"
+    rng = np.random.default_rng(0)
+    small = rng.integers(0, 256, (24, 94, 3), dtype=np.uint8)
+    linear, cubic = resize_to_input(small, 32, 128, "linear"), resize_to_input(small, 32, 128, "cubic")
+    assert np.array_equal(cubic, cv2.resize(small, (128, 32), interpolation=cv2.INTER_CUBIC))
+    assert np.array_equal(linear, cv2.resize(small, (128, 32), interpolation=cv2.INTER_LINEAR))
+    # Cubic overshoots at edges: a sharper enlargement, with more contrast between neighbouring pixels.
+    assert np.abs(np.diff(cubic.astype(int), axis=1)).mean() > np.abs(np.diff(linear.astype(int), axis=1)).mean()
+    large = rng.integers(0, 256, (50, 200, 3), dtype=np.uint8)
+    assert np.array_equal(resize_to_input(large, 32, 128, "cubic"), resize_to_input(large, 32, 128, "linear"))
 
 
 # ---- text formats and constrained decoding ---------------------------------------------------------------

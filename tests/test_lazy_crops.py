@@ -18,6 +18,7 @@ import loaders  # noqa: E402
 from ocr_core.data import synth  # noqa: E402
 from ocr_core.data.dataset import decode_listing  # noqa: E402
 from ocr_core.data.sources import list_source  # noqa: E402
+from ocr_core.preprocess import InputSpec  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -27,9 +28,13 @@ def listing(tmp_path_factory):
     return list_source(folder)
 
 
-def test_crops_by_path_equal_the_decoded_dataset(listing):
-    decoded = decode_listing(listing, (32, 128))
-    lazy = loaders._lazy_dataset(listing, (32, 128))
+@pytest.mark.parametrize("upscale", ["linear", "cubic"])
+def test_crops_by_path_equal_the_decoded_dataset(listing, upscale):
+    # The synthetic crops are mostly 94x24, so both paths enlarge them, with the model's interpolation.
+    decoded = decode_listing(listing, (32, 128), upscale=upscale)
+    lazy = loaders._lazy_dataset(listing, InputSpec(upscale=upscale))
+    other = decode_listing(listing, (32, 128), upscale="cubic" if upscale == "linear" else "linear")
+    assert not np.array_equal(decoded.images, other.images)
     assert isinstance(lazy.images, loaders.CropsByPath)
     assert lazy.images.shape == decoded.images.shape and len(lazy.images) == len(decoded)
     assert np.array_equal(lazy.images[3], decoded.images[3])

@@ -12,10 +12,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from ocr_core.checkpoint import load_model, make_checkpoint, read_checkpoint
+from ocr_core.data.image_io import read_rgb, resize_to_input
 from ocr_core.errors import InputError
 from ocr_core.models import arch_config, build_model
 from ocr_core.runs import (
@@ -31,7 +33,8 @@ from ocr_core.runs import (
     train_command,
     write_status,
 )
-from ocr_core.train import FINETUNE_LR, SCRATCH_LR, TrainOptions, train, transfer_weights
+from ocr_core.preprocess import InputSpec
+from ocr_core.train import FINETUNE_LR, SCRATCH_LR, TrainOptions, _load_splits, train, transfer_weights
 from ocr_core.vocab import Vocab
 
 HISTORY_KEYS = {"epoch", "train_loss", "val_loss", "val_accuracy", "val_cer", "lr", "seconds",
@@ -419,3 +422,23 @@ def test_train_cli_mixes_the_synthetic_set_into_the_training_data(tmp_path, monk
     assert requested == [25] and seen["extra_data"] == [other]
     assert cli.main([*argv, "--synth-mix", "-3"]) == cli.EXIT_INPUT_ERROR
     assert "--synth-mix: -3 is out of range" in capsys.readouterr().err
+
+
+def test_upscale_is_set_for_a_new_model_inherited_by_a_fine_tune_and_used_to_decode(tmp_path, make_images):
+    # Crops smaller than the 32x128 input, as the real CCPD crops (94x24) are: the setting decides how they grow.
+    data = tmp_path / "small-crops"
+    paths = make_images(data, _labels(24, CHARSET, seed=7), naming="id", size=(24, 94))
+    cubic_run = tmp_path / "cubic"
+    train(_options(data, cubic_run, epochs=1, upscale="cubic"))
+    assert read_checkpoint(cubic_run / "best.pt")["input"]["upscale"] == "cubic"
+    inherited = tmp_path / "inherited"
+    train(_options(data, inherited, epochs=1, init=str(cubic_run / "best.pt"), lr=0.0))
+    assert read_checkpoint(inherited / "best.pt")["input"]["upscale"] == "cubic"
+    overridden = tmp_path / "overridden"
+    train(_options(data, overridden, epochs=1, init=str(cubic_run / "best.pt"), lr=0.0, upscale="linear"))
+    assert read_checkpoint(overridden / "best.pt")["input"]["upscale"] == "linear"
+
+    decoded, _ = _load_splits(_options(data, tmp_path / "unused", val_split=0.0), InputSpec(upscale="cubic"))
+    first = decoded.samples.index(next(s for s in decoded.samples if Path(s.path) == paths[0]))
+    assert np.array_equal(decoded.images[first], resize_to_input(read_rgb(paths[0]), 32, 128, "cubic"))
+    assert not np.array_equal(decoded.images[first], resize_to_input(read_rgb(paths[0]), 32, 128, "linear"))

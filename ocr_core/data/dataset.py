@@ -102,9 +102,11 @@ def decode_listing(
     threads: int | None = None,
     chunk_size: int = DECODE_CHUNK,
     part: bool = False,
+    upscale: str = "linear",
 ) -> PlateDataset:
     """Decode and resize every sample of a listing; undecodable files are skipped and listed.
 
+    Crops smaller than ``input_size`` are enlarged with ``upscale`` (the model's ``InputSpec.upscale``).
     ``threads`` defaults to one per core (at most 8). Each thread task decodes ``chunk_size`` consecutive
     samples; progress is reported per finished chunk. With ``part`` the listing is one piece of a larger
     one (streamed scoring): nothing decodable is no error, and the caller reports the skipped files.
@@ -126,7 +128,7 @@ def decode_listing(
                 failures[i] = exc
                 continue
             sizes[i] = crop.shape[:2]
-            images[i] = resize_to_input(crop, height, width)
+            images[i] = resize_to_input(crop, height, width, upscale)
         return len(rows)
 
     step = max(1, chunk_size)
@@ -161,6 +163,8 @@ def load_dataset(
     input_size: tuple[int, int] = DEFAULT_INPUT_SIZE,
     strict: bool = False,
     progress: ProgressFn | None = None,
+    upscale: str = "linear",
 ) -> PlateDataset:
-    """List a source spec and decode it into a :class:`PlateDataset`."""
-    return decode_listing(list_source(spec), input_size=input_size, strict=strict, progress=progress)
+    """List a source spec and decode it into a :class:`PlateDataset` (``upscale``: see ``decode_listing``)."""
+    return decode_listing(list_source(spec), input_size=input_size, strict=strict, progress=progress,
+                          upscale=upscale)

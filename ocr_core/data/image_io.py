@@ -132,11 +132,15 @@ def _refuse_huge(path: Path, size: tuple[int, int] | None) -> None:
         )
 
 
-def resize_to_input(image: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Resize an RGB crop to the model input size, choosing the interpolation by scale direction."""
+_UPSCALE_INTERPOLATION = {"linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC}
+
+
+def resize_to_input(image: np.ndarray, height: int, width: int, upscale: str = "linear") -> np.ndarray:
+    """Resize an RGB crop to the model input size: area averaging when shrinking, else ``upscale``
+    (``InputSpec.upscale``: "linear" or "cubic")."""
     if image.shape[0] == height and image.shape[1] == width:
         return image
     shrinking = image.shape[0] > height or image.shape[1] > width
-    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+    interpolation = cv2.INTER_AREA if shrinking else _UPSCALE_INTERPOLATION[upscale]
     return cv2.resize(image, (width, height), interpolation=interpolation)
 
