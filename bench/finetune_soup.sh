@@ -16,6 +16,7 @@ if [ ! -d "$DATA" ]; then
   echo "skipped: $DATA is absent (the real crops live in ../shared/data)"
   exit 0
 fi
+mkdir -p workspace/runs
 RUNS=()
 for s in "${SEEDS[@]}"; do
   out=workspace/runs/soup-ft-s$s

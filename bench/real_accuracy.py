@@ -1,14 +1,16 @@
 """Accuracy on the 297 real plate crops: the synthetic-only demo checkpoint against a fine-tuned one.
 
     python bench/real_accuracy.py [--finetuned workspace/runs/real-finetune/best.pt] [--format none|cn]
-                                  [--tta] [--device auto]
+                                  [--tta] [--upscale checkpoint|linear|cubic] [--device auto]
 
 Prints exact-plate accuracy and CER on all 297 crops, on the train and validation halves of the split
 (the fine-tune trains on the first and never on the second), and on 皖 and non-皖 crops. Per slice it
 gives the province-glyph accuracy overall and per glyph group (province_皖: crops labelled 皖,
 province_other: every other province; "-" where the slice has none) and the share of crops whose other
 6-7 characters are all right (rest_acc). --format constrains the readings (README "Plate formats"), --tta
-reads every crop moved sideways too (README "Test-time augmentation").
+reads every crop moved sideways too (README "Test-time augmentation"). The 94x24 crops are enlarged to
+each model's input as its checkpoint says (``InputSpec.upscale``); --upscale linear or cubic overrides that,
+to compare both on one checkpoint.
 Exits 0 with a note when ../shared/data is absent.
 """
 
@@ -16,16 +18,18 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 from real_plates import REAL_PLATES, VAL_FRACTION, skipped_line
 
 from ocr_core.checkpoint import load_model
-from ocr_core.data.dataset import load_dataset
-from ocr_core.data.sources import split_by_hash
+from ocr_core.data.dataset import decode_listing
+from ocr_core.data.sources import list_source, split_by_hash
 from ocr_core.device import pick_device
 from ocr_core.errors import InputError
+from ocr_core.preprocess import UPSCALE_MODES
 from ocr_core.score import score_dataset, summarize
 from ocr_core.workspace import DEMO_CHECKPOINT
 
@@ -79,6 +83,9 @@ def main() -> int:
     parser.add_argument("--format", default="none",
                         help="constrain readings to a plate format: none (default), cn, or another known format")
     parser.add_argument("--tta", action="store_true", help="test-time augmentation (ocr_core.score.tta_views)")
+    parser.add_argument("--upscale", choices=("checkpoint", *UPSCALE_MODES), default="checkpoint",
+                        help="how the crops are enlarged to the input: each checkpoint's own setting (default), "
+                             "or linear or cubic for both")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
     skipped = skipped_line()
@@ -86,10 +93,11 @@ def main() -> int:
         print(skipped)
         return 0
     device = pick_device(args.device)
-    dataset = load_dataset(REAL_PLATES)
-    _, val_idx = split_by_hash(dataset.samples, VAL_FRACTION)
-    val_paths = {dataset.samples[i].path for i in val_idx}
-    print(f"real crops: {len(dataset)}; validation split: {len(val_paths)} (split_by_hash, fraction {VAL_FRACTION})")
+    listing = list_source(REAL_PLATES)
+    _, val_idx = split_by_hash(listing.samples, VAL_FRACTION)
+    val_paths = {listing.samples[i].path for i in val_idx}
+    print(f"real crops: {len(listing.samples)}; validation split: {len(val_paths)} (split_by_hash, fraction "
+          f"{VAL_FRACTION})")
     rows: list[dict[str, object]] = []
     for name, path in (("synthetic-only", args.demo), ("fine-tuned", args.finetuned)):
         if not Path(path).is_file():
@@ -101,6 +109,10 @@ def main() -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         loaded.model.to(device)
+        if args.upscale != "checkpoint":
+            loaded.input = replace(loaded.input, upscale=args.upscale)
+        print(f"{name}: crops enlarged with upscale={loaded.input.upscale}")
+        dataset = decode_listing(listing, loaded.input_size, upscale=loaded.input.upscale)
         fmt = None if args.format == "none" else args.format
         try:
             frame = score_dataset(loaded, dataset, device=device, text_format=fmt, tta=args.tta)
