@@ -77,6 +77,7 @@ class Scored:
     edits: pd.DataFrame
     key: str
     missing: tuple[str, ...] = ()  # rows of a predictions file whose image does not exist
+    scoring: dict[str, Any] | None = None  # a PlateLens score frame's record of how it was read
 
 
 def is_predictions_file(path: str) -> bool:
@@ -391,6 +392,18 @@ def _imported(path: str, mtime_ns: int, dataset_spec: str | None) -> ImportedPre
     return import_predictions(path, dataset_spec)
 
 
+def scoring_note(scoring: dict[str, Any] | None) -> str:
+    """One sentence on how a PlateLens score frame opened as a predictions file was read, or ""."""
+    if not scoring or not scoring.get("checkpoint"):
+        return ""
+    how = [f"with `{Path(str(scoring['checkpoint'])).name}`"]
+    if scoring.get("tta"):
+        how.append("test-time augmentation (five views voted)")
+    if scoring.get("format"):
+        how.append(f"readings constrained to the format `{scoring['format']}`")
+    return "Scored by PlateLens " + ", ".join(how) + "."
+
+
 def predictions(path: str, dataset_spec: str | None) -> Scored:
     """The score frame of another OCR system's predictions file (labels from it, or from the dataset).
 
@@ -405,7 +418,7 @@ def predictions(path: str, dataset_spec: str | None) -> Scored:
     imported = _imported(str(resolved.resolve()), mtime, data)
     key = "predictions-" + hashlib.sha1(f"{SCHEMA_VERSION};{resolved.resolve()};{mtime};{data}".encode()).hexdigest()[:16]
     return Scored(str(resolved), None, None, imported.frame, edits(key, imported.frame), key,
-                  tuple(imported.missing + imported.unlabelled))
+                  tuple(imported.missing + imported.unlabelled), imported.scoring)
 
 
 def scored(checkpoint: str, dataset_spec: str, tta: bool = False) -> Scored:
@@ -692,7 +705,8 @@ def with_corrections(scored: Scored, decisions: dict[str, Any], stamp: str) -> S
     key of its own, so every cached summary of the corrected frame is computed once per file version."""
     key = f"{scored.key}+corrections-{stamp}"
     frame = _corrected_frame(key, scored.frame, decisions)
-    return Scored(scored.checkpoint, scored.loaded, scored.dataset, frame, edits(key, frame), key, scored.missing)
+    return Scored(scored.checkpoint, scored.loaded, scored.dataset, frame, edits(key, frame), key, scored.missing,
+                  scored.scoring)
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)

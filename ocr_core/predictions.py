@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -19,7 +20,7 @@ import pandas as pd
 from ocr_core.data.image_io import image_file_size
 from ocr_core.data.sources import list_source
 from ocr_core.errors import InputError
-from ocr_core.frame import build_frame
+from ocr_core.frame import build_frame, scoring_record
 
 PREDICTION_SUFFIXES = (".csv", ".tsv", ".jsonl", ".parquet")
 
@@ -31,6 +32,7 @@ class ImportedPredictions:
     frame: pd.DataFrame
     missing: list[str] = field(default_factory=list)  # image files that do not exist
     unlabelled: list[str] = field(default_factory=list)  # images the label source does not know
+    scoring: dict[str, Any] | None = None  # how a PlateLens score frame was read (ocr_core.frame.record_scoring)
 
 
 def read_predictions_table(path: str | Path) -> pd.DataFrame:
@@ -87,7 +89,7 @@ def import_predictions(path: str | Path, data: str | Path | None = None) -> Impo
     """The score frame of a predictions file (see the module doc); labels from ``data`` when the file has none.
 
     Rows whose image does not exist, and (with ``data``) images the label source does not know, are left
-    out and listed.
+    out and listed. A score frame that ``score --out`` wrote as Parquet keeps its scoring record.
 
     Raises:
         InputError: bad file, duplicate paths, confidences outside 0..1, labels from two sources that
@@ -95,6 +97,7 @@ def import_predictions(path: str | Path, data: str | Path | None = None) -> Impo
     """
     path = Path(path)
     table = read_predictions_table(path)
+    scoring = scoring_record(table)
     base = path.parent
     resolved = [str((Path(p) if Path(p).is_absolute() else base / p).resolve()) for p in table["path"]]
     table["path"] = resolved
@@ -142,4 +145,4 @@ def import_predictions(path: str | Path, data: str | Path | None = None) -> Impo
     sizes = [image_file_size(p) for p in table["path"]]
     table["height"] = np.array([s[0] if s else 0 for s in sizes], np.int32)
     table["width"] = np.array([s[1] if s else 0 for s in sizes], np.int32)
-    return ImportedPredictions(build_frame(table), missing, unlabelled)
+    return ImportedPredictions(build_frame(table), missing, unlabelled, scoring)

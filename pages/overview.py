@@ -242,8 +242,10 @@ def main() -> None:
     selection = loaders.current_selection()
     raw = loaders.scored_or_stop()
     source = f"{raw.loaded.arch} checkpoint" if raw.loaded is not None else "Predictions file"
+    note = loaders.scoring_note(raw.scoring)
     st.caption(f"{source} `{raw.checkpoint}` on "
-               f"{loaders.dataset_label(selection.dataset or '')} ({len(raw.frame):,} samples)")
+               f"{loaders.dataset_label(selection.dataset or '')} ({len(raw.frame):,} samples)"
+               + (f". {note}" if note else ""))
     loaders.leakage_ui(raw, key="overview_leakage")
     scored, before = corrections_ui(raw)
     metrics_ui(scored, before)

@@ -145,3 +145,15 @@ def test_import_predictions_cli_writes_the_frame(tmp_path, images, capsys):
     assert check_frame(frame) == [] and np.isnan(frame["confidence"]).all()
     assert main(["import-predictions", str(tmp_path / "p.jsonl")]) == 2
     assert "no label column" in capsys.readouterr().err
+
+
+def test_a_score_frame_keeps_its_scoring_record_when_imported(tmp_path, images):
+    table = pd.DataFrame({"file": [str(p) for p in images], "label": LABELS, "pred": READINGS})
+    frame_module.record_scoring(table, "/models/demo.pt", "/data/plates", "cn", tta=True)
+    parquet, csv = tmp_path / "scored.parquet", tmp_path / "scored.csv"
+    table.to_parquet(parquet, index=False)
+    table.to_csv(csv, index=False)
+    record = import_predictions(parquet).scoring
+    assert record is not None and record["checkpoint"] == "/models/demo.pt" and record["tta"] is True
+    assert record["format"] == "cn"
+    assert import_predictions(csv).scoring is None  # CSV cannot carry it; another system's file has none

@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from ocr_core import workspace
 from ocr_core.checkpoint import make_checkpoint, save_checkpoint
+from ocr_core.cli import main
 from ocr_core.data import synth
 from ocr_core.models import arch_config, build_model
 from ocr_core.vocab import Vocab
@@ -115,6 +116,18 @@ def test_a_predictions_file_drives_every_analysis_page_without_a_model(env):
     # The checkpoint read the predictions file's own 24 images, so every one is joined.
     line = next(m.value for m in at.markdown if "both wrong" in m.value)
     assert sum(int(n.replace(",", "")) for n in re.findall(r"\*\*([\d,]+)\*\*", line)) == 24
+
+
+def test_a_platelens_score_frame_says_how_it_was_read(env, tmp_path):
+    frame = tmp_path / "scored.parquet"
+    assert main(["score", "--checkpoint", str(env["checkpoint"]), "--data", str(env["images"]), "--out", str(frame),
+                 "--tta", "--format", "cn"]) == 0
+    at = open_on_predictions(frame)
+    note = "Scored by PlateLens with `demo.pt`, test-time augmentation (five views voted), readings constrained"
+    assert any(note in c.value for c in at.caption), [c.value for c in at.caption]
+    # Another system's file has no such record, and its caption says nothing of the kind.
+    at = open_on_predictions(env["a"], env["images"])
+    assert not any("Scored by PlateLens" in c.value for c in at.caption)
 
 
 def test_a_bad_predictions_file_is_one_sentence(env, tmp_path):

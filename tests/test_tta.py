@@ -119,7 +119,7 @@ def test_score_tta_on_the_command_line(capsys, tmp_path, tiny_checkpoint, make_i
 @pytest.mark.skipif(not REAL_PLATES.is_dir(), reason="the real plate crops (../shared/data/real-plates) are absent")
 def test_tta_reads_the_real_crops_better_than_one_view() -> None:
     loaded = load_model(DEMO_CHECKPOINT)
-    dataset = load_dataset(REAL_PLATES, loaded.input_size)
+    dataset = load_dataset(REAL_PLATES, loaded.input_size, upscale=loaded.input.upscale)
     plain = score_dataset(loaded, dataset, torch.device("cpu"))
     voted = score_dataset(loaded, dataset, torch.device("cpu"), tta=True)
     assert voted["correct"].mean() > plain["correct"].mean()
