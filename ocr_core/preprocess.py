@@ -19,7 +19,7 @@ import torch
 RESIZE_MODES = ("stretch",)
 # How a crop smaller than the input is enlarged (shrinking is always area averaging). "cubic" sharpens a little:
 # the demo, trained on crops sharper than real ones, reads the 297 real CCPD crops better with it (README
-# "Real plates: the province glyph"); "linear" is what every other checkpoint was trained with.
+# "Real plates: the province glyph"); every checkpoint so far, the demo too, was trained with "linear".
 UPSCALE_MODES = ("linear", "cubic")
 # ITU-R 601 luma in Pillow's fixed point (convert("L")): (r*19595 + g*38470 + b*7471 + 32768) >> 16, equal
 # to Pillow on all 16.7M colours. Grey models of the seeds read 0-255 unscaled, where one level moves the logits.

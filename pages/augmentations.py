@@ -152,8 +152,8 @@ def draw_grid_ui(scored: loaders.Scored, pipeline, samples: list[int], draws: in
                 st.markdown(draw_html(records[i]), unsafe_allow_html=True)
     total = len(samples) * draws
     st.caption(f"The model misreads {broken} of {total} augmented draws (coloured); input size "
-               f"{scored.loaded.input_size[1]}×{scored.loaded.input_size[0]} (smaller crops enlarged "
-               f"{scored.loaded.input.upscale}), shown at 2×.")
+               f"{scored.loaded.input_size[1]}×{scored.loaded.input_size[0]} (smaller crops enlarged with "
+               f"{scored.loaded.input.upscale} interpolation), shown at 2×.")
 
 
 def draw_html(lines: list[str]) -> str:
