@@ -1,6 +1,7 @@
 """The province glyph of real crops against synthetic ones, measured at the model's 128x32 input.
 
     python bench/province_glyphs.py [--count 300] [--seed 7] [--montage workspace/province-montage.png]
+                                    [--upscale area|linear|cubic]
 
 Blue plates only (7-character labels). Each crop is resized to 128x32 like the model input; the white
 ink is found by Otsu's threshold on the smallest RGB channel (blue paint has little red, white ink has
@@ -11,8 +12,10 @@ its edges are (mean gradient at the ink boundary over the ink-paint contrast), a
 ink column profile splits in two (split: the gap between 皖's halves shows, i.e. thin strokes). It prints the medians
 and quartiles for the real crops of the train half of bench/real_accuracy.py's split (the validation
 half is never looked at) and for synthetic blue plates labelled 皖 from the current renderer.
---montage writes the left third of real (top) and synthetic (bottom) crops side by side, 3x. Exits 0
-with a note when ../shared/data is absent.
+--montage writes the left third of real (top) and synthetic (bottom) crops side by side, 3x. --upscale
+says how crops smaller than 128x32 are enlarged first: area averaging (the default, as this script always
+did), or linear or cubic, as a model's ``InputSpec.upscale`` does; larger crops are always area-averaged.
+Exits 0 with a note when ../shared/data is absent.
 """
 
 from __future__ import annotations
@@ -29,8 +32,9 @@ from real_plates import REAL_PLATES, VAL_FRACTION, skipped_line
 from ocr_core.atomic import atomic_path
 from ocr_core.data import synth
 from ocr_core.data.dataset import load_dataset
-from ocr_core.data.image_io import read_rgb
+from ocr_core.data.image_io import read_rgb, resize_to_input
 from ocr_core.data.sources import split_by_hash
+from ocr_core.preprocess import UPSCALE_MODES
 
 IN_W, IN_H = 128, 32
 ROWS = slice(5, 27)  # middle rows: the glyphs, not the frame or the car body
@@ -50,9 +54,15 @@ def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
     return runs
 
 
-def glyph_measures(rgb: np.ndarray) -> dict[str, float] | None:
-    """Measure the province glyph and the letter after it on a blue plate crop; None when not found."""
-    small = cv2.resize(rgb, (IN_W, IN_H), interpolation=cv2.INTER_AREA)
+def glyph_measures(rgb: np.ndarray, upscale: str = "area") -> dict[str, float] | None:
+    """Measure the province glyph and the letter after it on a blue plate crop; None when not found.
+
+    ``upscale`` enlarges a crop smaller than the input: "area", or an ``InputSpec.upscale`` mode.
+    """
+    if upscale == "area":
+        small = cv2.resize(rgb, (IN_W, IN_H), interpolation=cv2.INTER_AREA)
+    else:
+        small = resize_to_input(rgb, IN_H, IN_W, upscale)
     white = small.min(axis=2)
     band = white[ROWS, :64]
     threshold, _ = cv2.threshold(np.ascontiguousarray(band), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
@@ -112,9 +122,9 @@ def synthetic_crops(count: int, seed: int, province: str = "皖") -> list[tuple[
     return out
 
 
-def summarize(crops: list[tuple[str, np.ndarray]]) -> pd.DataFrame:
+def summarize(crops: list[tuple[str, np.ndarray]], upscale: str = "area") -> pd.DataFrame:
     """Quartiles of every measure over the crops where the first two glyphs were found."""
-    rows = [m for _, rgb in crops if (m := glyph_measures(rgb)) is not None]
+    rows = [m for _, rgb in crops if (m := glyph_measures(rgb, upscale)) is not None]
     frame = pd.DataFrame(rows, columns=list(MEASURES))
     table = frame.quantile([0.25, 0.5, 0.75]).T
     table.columns = ["p25", "p50", "p75"]
@@ -140,6 +150,8 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=300, help="synthetic plates to render (default 300)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--montage", default=None, help="write a PNG montage of real and synthetic crops")
+    parser.add_argument("--upscale", choices=("area", *UPSCALE_MODES), default="area",
+                        help="how crops smaller than 128x32 are enlarged before measuring (default area)")
     args = parser.parse_args()
     skipped = skipped_line()
     if skipped:
@@ -150,10 +162,11 @@ def main() -> int:
         return 2
     real = real_train_crops()
     fake = synthetic_crops(args.count, args.seed)
-    real_t, fake_t = summarize(real), summarize(fake)
+    real_t, fake_t = summarize(real, args.upscale), summarize(fake, args.upscale)
     table = pd.concat({"real (train half)": real_t, "synthetic 皖": fake_t}, axis=1)
     with pd.option_context("display.float_format", "{:.3f}".format, "display.width", 160):
-        print(f"province glyph at {IN_W}x{IN_H}: real blue crops of the train half vs {args.count} synthetic")
+        print(f"province glyph at {IN_W}x{IN_H} (small crops enlarged: {args.upscale}): real blue crops of the "
+              f"train half vs {args.count} synthetic")
         print(table.to_string())
     if args.montage:
         real_wan = [c for c in real if c[0].startswith("皖")]

@@ -1,6 +1,6 @@
 """The bench scripts on the real crops: real_accuracy.py's per-glyph-group table, province_glyphs.py's
 glyph measures, province_stability.py's shifted boxes, province_probe.py's probe, the pipelines in
-bench/pipelines, and set_upscale.py, which re-saved the demo for them."""
+bench/pipelines, upscale_choices.py, and set_upscale.py, which re-saved the demo with the choice."""
 
 from __future__ import annotations
 
@@ -169,3 +169,18 @@ def test_the_demo_enlarges_real_crops_with_the_setting_that_reads_them_better() 
         frame = score_dataset(loaded, decode_listing(half, loaded.input_size, upscale=upscale))
         province[upscale] = float((frame["pred"].str[:1] == frame["label"].str[:1]).mean())
     assert province["cubic"] >= province["linear"], province
+
+
+def test_every_way_of_enlarging_gives_a_model_input_and_blur_softens() -> None:
+    choices = _bench("upscale_choices")
+    rng = np.random.default_rng(3)
+    crop = rng.integers(0, 256, (24, 94, 3), dtype=np.uint8)
+    out = {name: enlarge(crop, (128, 32)) for name, enlarge in choices.CHOICES.items()}
+    assert all(o.shape == (32, 128, 3) and o.dtype == np.uint8 for o in out.values())
+
+    def edges(image: np.ndarray) -> float:
+        return float(np.abs(np.diff(image.astype(int), axis=1)).mean())
+
+    linear = edges(out["linear (as trained)"])
+    assert edges(out["cubic"]) > linear and edges(out["linear, unsharp 0.5"]) > linear
+    assert edges(out["linear, blur sigma 0.5"]) < linear
