@@ -7,7 +7,8 @@ linear (what training uses unless told otherwise) or cubic. It is the one input 
 can change without retraining, because it only sharpens the enlarged crop a little; whether that helps is a
 measurement (``bench/real_accuracy.py --upscale linear`` and ``--upscale cubic`` side by side), not a rule.
 The shipped demo is stage 7's weights re-saved with ``--upscale cubic`` (README "Real plates: the province
-glyph"). OUT may be CHECKPOINT itself; it is written atomically.
+glyph"). OUT may be CHECKPOINT itself; it is written atomically. A format-1 file is written in format 2,
+as ``read_checkpoint`` upgrades it (its head and input settings spelled out; the weights the same).
 """
 
 from __future__ import annotations
