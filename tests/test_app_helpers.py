@@ -147,3 +147,17 @@ def test_the_served_glyph_font_is_the_renderers_font() -> None:
 
     served = Path(__file__).resolve().parents[1] / "app" / "static" / FONT_PATH.name
     assert served.read_bytes() == FONT_PATH.read_bytes()
+
+
+def test_the_shipped_glyph_font_has_one_family_name_everywhere():
+    # The family is named in the theme (which registers the font file), the plots and the report; a rename
+    # in one place would silently drop the Chinese glyphs where no CJK font is installed.
+    import tomllib
+
+    from ocr_core import report
+
+    theme = tomllib.loads((APP_DIR.parent / ".streamlit" / "config.toml").read_text(encoding="utf-8"))["theme"]
+    family = theme["fontFaces"][0]["family"]
+    assert family == report._GLYPH_FONT
+    assert family in [name.strip() for name in theme["font"].split(",")]
+    assert family in [name.strip() for name in widgets.PLOT_FONT.split(",")]
