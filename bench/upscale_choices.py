@@ -94,7 +94,8 @@ def main() -> int:
     size = (loaded.input.width, loaded.input.height)
     rows = []
     for name, enlarge in CHOICES.items():
-        preds = predict_images(loaded, np.stack([enlarge(rgb, size) for rgb in crops]), torch.device("cpu"))[0]
+        batch = np.stack([enlarge(rgb, size) for rgb in crops])
+        preds = predict_images(loaded, batch, torch.device("cpu"))[0]
         rows.append({"enlarging": name, "n": len(labels),
                      "exact": float(np.mean([p == t for p, t in zip(preds, labels)])),
                      "province": float(np.mean([p[:1] == t[:1] for p, t in zip(preds, labels)]))})

@@ -137,7 +137,8 @@ def test_set_upscale_changes_the_input_setting_and_nothing_else(tiny_checkpoint,
                                                                   monkeypatch) -> None:
     set_upscale = _bench("set_upscale")
     out = tmp_path / "cubic.pt"
-    monkeypatch.setattr(sys, "argv", ["set_upscale.py", str(tiny_checkpoint), "--upscale", "cubic", "--out", str(out)])
+    monkeypatch.setattr(sys, "argv", ["set_upscale.py", str(tiny_checkpoint), "--upscale", "cubic",
+                                      "--out", str(out)])
     assert set_upscale.main() == 0
     before, after = read_checkpoint(tiny_checkpoint), read_checkpoint(out)
     assert after["input"] == {**before["input"], "upscale": "cubic"}
