@@ -41,6 +41,8 @@ from ocr_core.heads import CTCHead, FixedHead
 from ocr_core.preprocess import InputSpec
 from ocr_core.score import label_issue, read_cached_frame, run_batch, score_dataset
 
+SHIPPED_DEMO = workspace.DEMO_CHECKPOINT  # read at import, before any fixture swaps in a stand-in
+
 CHARS = "AB12"
 
 
@@ -305,8 +307,9 @@ def test_review_queue_in_chromium(sync_api, server):  # noqa: F811 - fixtures
     shots = SHOTS / "label-issues"
     shots.mkdir(parents=True, exist_ok=True)
     progress = f'{BROWSER_MAIN} [data-testid="stProgress"]'
-    # The queue holds the demo's misreadings of the real crops, however many the shipped demo makes.
-    demo = load_model(workspace.DEMO_CHECKPOINT)
+    # The queue holds the demo's misreadings of the real crops, however many the shipped demo makes. The
+    # module's `env` fixture points workspace.DEMO_CHECKPOINT at a stand-in; the server reads the shipped file.
+    demo = load_model(SHIPPED_DEMO)
     scores = score_dataset(demo, load_dataset(REAL_PLATES, demo.input_size, upscale=demo.input.upscale))
     n = int((~scores["correct"]).sum())
     with sync_api.sync_playwright() as p:
