@@ -187,3 +187,44 @@ def test_every_way_of_enlarging_gives_a_model_input_and_blur_softens() -> None:
     linear = edges(out["linear (as trained)"])
     assert edges(out["cubic"]) > linear and edges(out["linear, unsharp 0.5"]) > linear
     assert edges(out["linear, blur sigma 0.5"]) < linear
+
+
+def test_finetune_cv_folds_partition_the_train_half_and_never_read_the_validation_half() -> None:
+    cv = _bench("finetune_cv")
+    from ocr_core.data.sources import Sample, split_by_hash
+
+    samples = [Sample(path=f"/x/皖A{i:05d}.jpg", label=f"皖A{i:05d}", source="real") for i in range(300)]
+    folds = [cv.fold_of(s, 3) for s in samples]
+    assert set(folds) == {0, 1, 2} and all(90 <= folds.count(k) <= 110 for k in range(3))
+    assert folds == [cv.fold_of(s, 3) for s in samples], "a crop keeps its fold"
+    # The folds are salted apart from the half split: each fold holds both halves' share of crops.
+    _, val_idx = split_by_hash(samples, 0.35)
+    assert len({folds[i] for i in val_idx}) == 3
+
+
+@pytest.mark.slow
+def test_finetune_cv_trains_each_fold_and_reads_only_its_held_out_crops(tmp_path, tiny_checkpoint, monkeypatch,
+                                                                       capsys) -> None:
+    cv = _bench("finetune_cv")
+    if not cv.REAL_PLATES.is_dir():
+        pytest.skip(f"{cv.REAL_PLATES} is absent (see ../shared/data/README.md)")
+    monkeypatch.setattr(sys, "argv", ["finetune_cv.py", "--folds", "2", "--root", str(tmp_path), "--name", "t", "--",
+                                      "--init", str(tiny_checkpoint), "--epochs", "1", "--synth-mix", "0",
+                                      "--augment", "none"])
+    assert cv.main() == 0
+    out = capsys.readouterr().out
+    held = [pd.read_csv(tmp_path / "t" / f"fold-{k}" / "held-out.csv") for k in range(2)]
+    fitted = [pd.read_csv(tmp_path / "t" / f"fold-{k}" / "train.csv") for k in range(2)]
+    assert set(held[0]["file"]) == set(fitted[1]["file"]) and set(held[1]["file"]) == set(fitted[0]["file"])
+    ra = _bench("real_accuracy")
+    from ocr_core.data.sources import list_source, split_by_hash
+
+    listing = list_source(cv.REAL_PLATES)
+    _, val_idx = split_by_hash(listing.samples, ra.VAL_FRACTION)
+    val_names = {Path(listing.samples[i].path).name for i in val_idx}
+    seen = {Path(f).name for f in pd.concat(held)["file"]}
+    assert len(seen) == len(listing.samples) - len(val_names) and not seen & val_names
+    assert "pooled" in out and out.count("fold ") >= 2
+    again = (tmp_path / "t" / "fold-0" / "run" / "last.pt").stat().st_mtime_ns
+    assert cv.main() == 0, "a rerun with the same arguments reads the runs again"
+    assert (tmp_path / "t" / "fold-0" / "run" / "last.pt").stat().st_mtime_ns == again
