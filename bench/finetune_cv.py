@@ -11,8 +11,7 @@ after ``--`` are appended and override it (argparse keeps the last). Each run's 
 held-out fold, plainly and with ``--format cn --tta``. Prints one row per fold and the pooled held-out
 figures (every train-half crop read once, by a model that never saw it). The validation half is never
 read. About 4 min a fold on 2 cores. Runs go to workspace/cv/NAME/fold-K (--root); a rerun with the same
-arguments only reads them again. Exits 0 with a note when
-../shared/data is absent.
+arguments only reads them again. Exits 0 with a note when ../shared/data is absent.
 """
 
 from __future__ import annotations
