@@ -17,7 +17,6 @@ arguments only reads them again. Exits 0 with a note when ../shared/data is abse
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
 import shutil
 import subprocess
@@ -29,8 +28,9 @@ from real_accuracy import province_accuracy
 from real_plates import REAL_PLATES, VAL_FRACTION, skipped_line
 
 from ocr_core.checkpoint import load_model
+from ocr_core.corrections import export_manifest
 from ocr_core.data.dataset import decode_listing
-from ocr_core.data.sources import Sample, list_source, split_by_hash
+from ocr_core.data.sources import Sample, SourceListing, list_source, split_by_hash
 from ocr_core.errors import InputError
 from ocr_core.score import score_dataset
 from ocr_core.workspace import DEMO_CHECKPOINT
@@ -44,17 +44,6 @@ def fold_of(sample: Sample, folds: int) -> int:
     """The fold a crop belongs to, from a hash of its file name (salted apart from the half split)."""
     digest = hashlib.sha1(f"platelens-cv:{Path(sample.path).name}".encode()).digest()
     return int(int.from_bytes(digest[:8], "big") * folds // 2**64)
-
-
-def write_manifest(samples: list[Sample], path: Path) -> None:
-    """A file,text CSV manifest of ``samples`` (absolute paths), written whole or not at all."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    with tmp.open("w", newline="", encoding="utf-8") as out:
-        writer = csv.writer(out)
-        writer.writerow(["file", "text"])
-        writer.writerows((str(Path(s.path).resolve()), s.label) for s in samples)
-    tmp.replace(path)
 
 
 def held_out_frames(checkpoint: Path, held_out: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -101,23 +90,25 @@ def main() -> int:
         folder = root / f"fold-{k}"
         fit = [s for s in train_half if fold_of(s, args.folds) != k]
         held = [s for s in train_half if fold_of(s, args.folds) == k]
-        write_manifest(fit, folder / "train.csv")
-        write_manifest(held, folder / "held-out.csv")
+        folder.mkdir(parents=True, exist_ok=True)
+        export_manifest(SourceListing(str(REAL_PLATES), "folder", fit), folder / "train.json")
+        export_manifest(SourceListing(str(REAL_PLATES), "folder", held), folder / "held-out.json")
         run = folder / "run"
-        command = ["-m", "ocr_core", "train", "--data", str(folder / "train.csv"), "--val",
-                   str(folder / "held-out.csv"), *RECIPE, "--seed", str(args.seed), *extra, "--out", str(run)]
+        command = ["-m", "ocr_core", "train", "--data", str(folder / "train.json"), "--val",
+                   str(folder / "held-out.json"), *RECIPE, "--seed", str(args.seed), *extra, "--out", str(run)]
         done = folder / "done.txt"  # the command of a finished run: rerunning the same recipe only reads
         if not done.is_file() or done.read_text(encoding="utf-8") != " ".join(command):
             shutil.rmtree(run, ignore_errors=True)
             print(f"fold {k}: fine-tune on {len(fit)}, hold out {len(held)} (log: {folder / 'train.log'})",
                   flush=True)
             with (folder / "train.log").open("w", encoding="utf-8") as log:
-                if subprocess.run([sys.executable, *command], stdout=log, stderr=subprocess.STDOUT).returncode:
+                if subprocess.run([sys.executable, *command], stdout=log, stderr=subprocess.STDOUT,
+                                  check=False).returncode:
                     print(f"error: fold {k}'s fine-tune failed; see {folder / 'train.log'}", file=sys.stderr)
                     return 2
             done.write_text(" ".join(command), encoding="utf-8")
         try:
-            plain, mended = held_out_frames(run / "last.pt", folder / "held-out.csv")
+            plain, mended = held_out_frames(run / "last.pt", folder / "held-out.json")
         except InputError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2

@@ -205,6 +205,8 @@ def test_finetune_cv_folds_partition_the_train_half_and_never_read_the_validatio
 @pytest.mark.slow
 def test_finetune_cv_trains_each_fold_and_reads_only_its_held_out_crops(tmp_path, tiny_checkpoint, monkeypatch,
                                                                        capsys) -> None:
+    from ocr_core.data.sources import list_source, split_by_hash
+
     cv = _bench("finetune_cv")
     if not cv.REAL_PLATES.is_dir():
         pytest.skip(f"{cv.REAL_PLATES} is absent (see ../shared/data/README.md)")
@@ -213,16 +215,16 @@ def test_finetune_cv_trains_each_fold_and_reads_only_its_held_out_crops(tmp_path
                                       "--augment", "none"])
     assert cv.main() == 0
     out = capsys.readouterr().out
-    held = [pd.read_csv(tmp_path / "t" / f"fold-{k}" / "held-out.csv") for k in range(2)]
-    fitted = [pd.read_csv(tmp_path / "t" / f"fold-{k}" / "train.csv") for k in range(2)]
-    assert set(held[0]["file"]) == set(fitted[1]["file"]) and set(held[1]["file"]) == set(fitted[0]["file"])
-    ra = _bench("real_accuracy")
-    from ocr_core.data.sources import list_source, split_by_hash
+    def files(name: str, k: int) -> set[str]:
+        return {s.path for s in list_source(tmp_path / "t" / f"fold-{k}" / name).samples}
 
+    held = [files("held-out.json", k) for k in range(2)]
+    assert held[0] == files("train.json", 1) and held[1] == files("train.json", 0)
+    ra = _bench("real_accuracy")
     listing = list_source(cv.REAL_PLATES)
     _, val_idx = split_by_hash(listing.samples, ra.VAL_FRACTION)
     val_names = {Path(listing.samples[i].path).name for i in val_idx}
-    seen = {Path(f).name for f in pd.concat(held)["file"]}
+    seen = {Path(f).name for f in held[0] | held[1]}
     assert len(seen) == len(listing.samples) - len(val_names) and not seen & val_names
     assert "pooled" in out and out.count("fold ") >= 2
     again = (tmp_path / "t" / "fold-0" / "run" / "last.pt").stat().st_mtime_ns
