@@ -11,7 +11,10 @@ after ``--`` are appended and override it (argparse keeps the last). Each run's 
 held-out fold, plainly and with ``--format cn --tta``. Prints one row per fold and the pooled held-out
 figures (every train-half crop read once, by a model that never saw it). The validation half is never
 read. About 4 min a fold on 2 cores. Runs go to workspace/cv/NAME/fold-K (--root); a rerun with the same
-arguments only reads them again. Exits 0 with a note when ../shared/data is absent.
+arguments only reads them again. The pooled held-out readings are written as score frames,
+ROOT/NAME/held-out.parquet and held-out-cn-tta.parquet, which the dashboard opens as a predictions file
+(Worst predictions, Confusions; Compare for two recipes); the crops misread with cn + TTA are printed
+under the table. Exits 0 with a note when ../shared/data is absent.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from ocr_core.corrections import export_manifest
 from ocr_core.data.dataset import decode_listing
 from ocr_core.data.sources import Sample, SourceListing, list_source, split_by_hash
 from ocr_core.errors import InputError
-from ocr_core.score import score_dataset
+from ocr_core.score import score_dataset, write_frame_atomic
 from ocr_core.workspace import DEMO_CHECKPOINT
 
 DEMO_AUGMENT = DEMO_CHECKPOINT.with_name("demo-augment.json")
@@ -59,6 +62,13 @@ def row(name: str, plain: pd.DataFrame, mended: pd.DataFrame) -> dict[str, objec
     return {"held out": name, "crops": len(plain), "exact": plain["correct"].mean(),
             "province": province_accuracy(plain), "CER": plain["cer"].mean(),
             "exact cn+tta": mended["correct"].mean(), "province cn+tta": province_accuracy(mended)}
+
+
+def pooled(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """The folds' held-out frames as one score frame, its ``sample`` ids renumbered 0..n-1."""
+    frame = pd.concat(frames, ignore_index=True)
+    frame["sample"] = frame.index.astype("int32")
+    return frame
 
 
 def main() -> int:
@@ -115,9 +125,16 @@ def main() -> int:
         plains.append(plain)
         mendeds.append(mended)
         rows.append(row(f"fold {k}", plain, mended))
-    rows.append(row("pooled", pd.concat(plains), pd.concat(mendeds)))
+    plain, mended = pooled(plains), pooled(mendeds)
+    rows.append(row("pooled", plain, mended))
+    write_frame_atomic(plain, root / "held-out.parquet")
+    write_frame_atomic(mended, root / "held-out-cn-tta.parquet")
     with pd.option_context("display.float_format", "{:.4f}".format, "display.width", 160):
         print(pd.DataFrame(rows).to_string(index=False))
+    wrong = mended[~mended["correct"]]
+    print(f"misread with cn+tta ({len(wrong)}): "
+          + ", ".join(f"{label}→{pred}" for label, pred in zip(wrong["label"], wrong["pred"])))
+    print(f"frames: {root / 'held-out.parquet'}, {root / 'held-out-cn-tta.parquet'}")
     return 0
 
 

@@ -227,6 +227,14 @@ def test_finetune_cv_trains_each_fold_and_reads_only_its_held_out_crops(tmp_path
     seen = {Path(f).name for f in held[0] | held[1]}
     assert len(seen) == len(listing.samples) - len(val_names) and not seen & val_names
     assert "pooled" in out and out.count("fold ") >= 2
+    from ocr_core.frame import check_frame
+
+    for name in ("held-out.parquet", "held-out-cn-tta.parquet"):
+        frame = pd.read_parquet(tmp_path / "t" / name)
+        assert check_frame(frame) == [] and list(frame["sample"]) == list(range(len(seen)))
+        assert {Path(f).name for f in frame["path"]} == seen
+    misread = pd.read_parquet(tmp_path / "t" / "held-out-cn-tta.parquet")
+    assert f"misread with cn+tta ({int((~misread['correct']).sum())})" in out
     again = (tmp_path / "t" / "fold-0" / "run" / "last.pt").stat().st_mtime_ns
     assert cv.main() == 0, "a rerun with the same arguments reads the runs again"
     assert (tmp_path / "t" / "fold-0" / "run" / "last.pt").stat().st_mtime_ns == again
