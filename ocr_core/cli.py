@@ -233,13 +233,30 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+# The train options a run is started with and keeps on --resume: (flag, argparse dest, parser default).
+_RUN_OPTIONS = (
+    ("--data", "data", None), ("--extra-data", "extra_data", None), ("--synth-mix", "synth_mix", 0),
+    ("--val", "val", None), ("--val-split", "val_split", 0.1), ("--arch", "arch", "small"),
+    ("--batch-size", "batch_size", None), ("--lr", "lr", None), ("--augment", "augment", None),
+    ("--init", "init", None), ("--vocab", "vocab", None), ("--seed", "seed", 0), ("--strict", "strict", False),
+    ("--out", "out", None), ("--corrections", "corrections", None), ("--format", "format", None),
+    ("--upscale", "upscale", None),
+)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     """Train or fine-tune a model, or resume a run."""
     from ocr_core.train import TrainOptions, train
 
     if args.resume:
+        fixed = [flag for flag, dest, default in _RUN_OPTIONS if getattr(args, dest) != default]
+        if fixed:
+            raise InputError(f"--resume continues {args.resume} with the options it was started with, so "
+                             f"{', '.join(fixed)} cannot change (only --epochs, --device and --workers can); "
+                             f"start a new run with --init {Path(args.resume) / 'last.pt'} to change them")
         # 0 means "keep the run's total"; an explicit --epochs is 1 or more (checked by the parser).
-        opts = TrainOptions(data="", out=args.resume, epochs=args.epochs if args.epochs is not None else 0)
+        opts = TrainOptions(data="", out=args.resume, epochs=args.epochs if args.epochs is not None else 0,
+                            device=args.device, workers=args.workers)
         result = train(opts, resume=args.resume)
     else:
         if not args.data or not args.out:

@@ -297,6 +297,11 @@ def train(opts: TrainOptions, resume: str | None = None,
         saved = dict(state["options"])
         # The saved options win; only the epoch total may grow (opts.epochs is 0 when not given).
         saved.update({"out": str(Path(resume)), "epochs": max(opts.epochs, int(saved["epochs"]))})
+        # Where it runs may change (another machine, a GPU): a device or worker count given wins.
+        if opts.device != "auto":
+            saved["device"] = opts.device
+        if opts.workers is not None:
+            saved["workers"] = opts.workers
         opts = TrainOptions(**saved)
     if opts.lr is None:
         opts = replace(opts, lr=default_lr(opts.init))

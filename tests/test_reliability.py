@@ -347,6 +347,16 @@ def test_resume_without_epochs_keeps_the_total_and_explicit_epochs_grow_it(tmp_p
     code, _, err = run_cli(capsys, "train", "--resume", run, "--epochs", "2")
     assert code == 0, err
     assert [json.loads(line)["epoch"] for line in (run / HISTORY_FILE).read_text().splitlines()] == [1, 2]
+    # A run's options cannot change on resume: a new --lr or --augment is refused, not silently dropped.
+    history = (run / HISTORY_FILE).read_text()
+    code, _, err = run_cli(capsys, "train", "--resume", run, "--epochs", "3", "--lr", "1e-3", "--augment", "default")
+    assert code == EXIT_INPUT_ERROR
+    one_error_line(err, "--lr, --augment", "--init", "last.pt")
+    assert (run / HISTORY_FILE).read_text() == history
+    # Where it runs may change: --workers and --device are taken.
+    code, _, err = run_cli(capsys, "train", "--resume", run, "--epochs", "3", "--workers", "1", "--device", "cpu")
+    assert code == 0, err
+    assert json.loads((run / "options.json").read_text())["workers"] == 1, "the run started with --workers 0"
 
 
 # ---- 4. run-folder lock ---------------------------------------------------------------------------------
