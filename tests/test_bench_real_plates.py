@@ -120,13 +120,16 @@ def test_province_probe_folds_its_standardisation_and_reads_the_small_models_tim
     assert feats["CNN"].shape == (3, 32, 256) and feats["BiLSTM"].shape == (3, 32, 256)
 
 
-def test_the_glyph_shape_pipelines_of_the_readme_load_and_keep_the_crop_size() -> None:
+def test_the_pipelines_of_the_readme_load_and_keep_the_crop_size() -> None:
     import json
 
     from ocr_core.augment import pipeline_from_dict
 
     names = sorted(p.name for p in (BENCH / "pipelines").glob("*.json"))
-    assert names == ["glyph-shape-strong.json", "glyph-shape-weight.json", "glyph-shape.json"]
+    assert names == ["geometry-strong-invert.json", "geometry-strong.json", "geometry-tilt.json",
+                     "glyph-shape-strong.json", "glyph-shape-weight.json", "glyph-shape.json"]
+    readme = (BENCH.parent / "README.md").read_text(encoding="utf-8")
+    assert all(f"bench/pipelines/{name}" in readme for name in names), "every pipeline kept is one the README measured"
     crop = np.random.default_rng(0).integers(0, 256, (32, 128, 3), dtype=np.uint8)
     for name in names:
         pipeline = pipeline_from_dict(json.loads((BENCH / "pipelines" / name).read_text()))
