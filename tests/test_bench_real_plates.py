@@ -236,6 +236,10 @@ def test_finetune_cv_trains_each_fold_and_reads_only_its_held_out_crops(tmp_path
         frame = pd.read_parquet(tmp_path / "t" / name)
         assert check_frame(frame) == [] and list(frame["sample"]) == list(range(len(seen)))
         assert {Path(f).name for f in frame["path"]} == seen
+    from ocr_core.predictions import import_predictions
+
+    imported = import_predictions(tmp_path / "t" / "held-out.parquet")  # what the dashboard's file choice reads
+    assert len(imported.frame) == len(seen) and not imported.missing
     misread = pd.read_parquet(tmp_path / "t" / "held-out-cn-tta.parquet")
     assert f"misread with cn+tta ({int((~misread['correct']).sum())})" in out
     again = (tmp_path / "t" / "fold-0" / "run" / "last.pt").stat().st_mtime_ns
