@@ -359,6 +359,19 @@ def test_resume_without_epochs_keeps_the_total_and_explicit_epochs_grow_it(tmp_p
     assert json.loads((run / "options.json").read_text())["workers"] == 1, "the run started with --workers 0"
 
 
+def test_every_train_option_but_where_it_runs_is_refused_on_resume_with_its_parser_default() -> None:
+    import argparse
+
+    from ocr_core.cli import _RUN_OPTIONS, build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    train = sub.choices["train"]
+    options = {a.option_strings[0]: (a.dest, a.default) for a in train._actions if a.option_strings}
+    may_change = {"-h", "--epochs", "--device", "--workers", "--resume"}
+    assert {flag: (dest, default) for flag, dest, default in _RUN_OPTIONS} == \
+        {flag: pair for flag, pair in options.items() if flag not in may_change}
+
+
 # ---- 4. run-folder lock ---------------------------------------------------------------------------------
 
 def test_second_writer_of_a_run_folder_is_refused(tmp_path, data_dir, capsys, monkeypatch):
