@@ -35,6 +35,7 @@ from ocr_core.corrections import export_manifest
 from ocr_core.data.dataset import decode_listing
 from ocr_core.data.sources import Sample, SourceListing, list_source, split_by_hash
 from ocr_core.errors import InputError
+from ocr_core.frame import concat_frames
 from ocr_core.score import score_dataset, write_frame_atomic
 from ocr_core.workspace import DEMO_CHECKPOINT
 
@@ -62,13 +63,6 @@ def row(name: str, plain: pd.DataFrame, mended: pd.DataFrame) -> dict[str, objec
     return {"held out": name, "crops": len(plain), "exact": plain["correct"].mean(),
             "province": province_accuracy(plain), "CER": plain["cer"].mean(),
             "exact cn+tta": mended["correct"].mean(), "province cn+tta": province_accuracy(mended)}
-
-
-def pooled(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """The folds' held-out frames as one score frame, its ``sample`` ids renumbered 0..n-1."""
-    frame = pd.concat(frames, ignore_index=True)
-    frame["sample"] = frame.index.astype("int32")
-    return frame
 
 
 def main() -> int:
@@ -125,7 +119,7 @@ def main() -> int:
         plains.append(plain)
         mendeds.append(mended)
         rows.append(row(f"fold {k}", plain, mended))
-    plain, mended = pooled(plains), pooled(mendeds)
+    plain, mended = concat_frames(plains), concat_frames(mendeds)
     rows.append(row("pooled", plain, mended))
     write_frame_atomic(plain, root / "held-out.parquet")
     write_frame_atomic(mended, root / "held-out-cn-tta.parquet")

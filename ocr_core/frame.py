@@ -126,6 +126,13 @@ def upgrade_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def concat_frames(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Score frames of disjoint samples as one frame, in the given order, ``sample`` numbered again from 0."""
+    merged = pd.concat(frames, ignore_index=True)
+    merged["sample"] = np.arange(len(merged), dtype=np.int32)
+    return merged
+
+
 def check_frame(frame: pd.DataFrame) -> list[str]:
     """What keeps ``frame`` from being a score frame (missing core columns); empty when it is one."""
     return [f"missing column {c!r}" for c in COLUMNS if c not in frame.columns]

@@ -38,7 +38,7 @@ from ocr_core.data.sources import SourceListing
 from ocr_core.device import default_batch_size, uses_amp
 from ocr_core.errors import InputError
 from ocr_core.formats import compile_format
-from ocr_core.frame import SCHEMA_VERSION, build_frame, upgrade_frame
+from ocr_core.frame import SCHEMA_VERSION, build_frame, concat_frames, upgrade_frame
 from ocr_core.heads import Head
 from ocr_core.preprocess import InputSpec, to_model_input
 from ocr_core.vocab import Vocab
@@ -453,9 +453,7 @@ def merge_score_parts(folder: str | Path) -> pd.DataFrame:
     broken = [r for r, f in enumerate(frames) if f is None]
     if broken:
         raise InputError(f"the part of rank {broken[0]} in {folder} is unreadable; score again")
-    merged = pd.concat(frames, ignore_index=True)
-    merged["sample"] = np.arange(len(merged), dtype=np.int32)
-    return merged
+    return concat_frames(frames)
 
 
 def read_cached_frame(path: Path) -> pd.DataFrame | None:
