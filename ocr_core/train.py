@@ -14,7 +14,7 @@ import random
 import signal
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from types import FrameType
@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler
 from tqdm import tqdm
 
 from ocr_core import augment as augment_lib
@@ -199,6 +199,53 @@ def _set_seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+# A resumed run's own random streams (dropout, the workers' augmentations) start here, apart from the
+# streams its first epochs drew from ``seed``: a large odd step per finished epoch.
+_RESUME_SEED_STEP = 1_000_003
+
+
+def shuffle_state_at(loader: DataLoader, epoch: int) -> torch.Tensor:
+    """The state of a one-process loader's shuffle generator when epoch ``epoch`` starts drawing from it.
+
+    Replays, on a copy seeded like ``loader.generator`` is at the start of a run, what ``epoch``
+    uninterrupted epochs draw from it: a new DataLoader iterator draws one int64 (its workers' base seed;
+    persistent workers keep one iterator for the whole run) and a full pass of its RandomSampler draws the
+    epoch's permutation. Only indices are drawn, no data is read.
+    """
+    if loader.generator is None or not isinstance(loader.sampler, RandomSampler):
+        raise ValueError("shuffle_state_at needs a DataLoader built with shuffle=True and a generator")
+    replay = torch.Generator()
+    replay.set_state(loader.generator.get_state())
+    sampler = RandomSampler(loader.dataset, generator=replay)  # type: ignore[arg-type]
+    for past in range(epoch):
+        if past == 0 or not loader.persistent_workers:
+            torch.empty((), dtype=torch.int64).random_(generator=replay)
+        for _ in sampler:
+            pass
+    return replay.get_state()
+
+
+def resumed_batches(loader: DataLoader, epoch: int, seed: int) -> Iterator[Any]:
+    """Iterate a freshly built loader as epoch ``epoch`` of an uninterrupted run, in that run's order.
+
+    Before, a resumed run's generator restarted from the seed, so its epochs repeated epoch 1's order.
+    Persistent workers draw their base seed once, when the first iterator is made, and that iterator
+    already draws the first indices; so the sampler gets a generator of its own, set to where the
+    uninterrupted run's would be, and the workers a base seed from ``seed`` and ``epoch``, so their
+    augmentations do not repeat the first epochs' draws either.
+    """
+    start = shuffle_state_at(loader, epoch)
+    assert loader.generator is not None and isinstance(loader.sampler, RandomSampler)  # checked above
+    if loader.persistent_workers:
+        order = torch.Generator()
+        order.set_state(start)
+        loader.sampler.generator = order
+        loader.generator.manual_seed(seed + _RESUME_SEED_STEP * epoch)
+    else:
+        loader.generator.set_state(start)
+    return iter(loader)
+
+
 def training_sources(opts: TrainOptions, fingerprint: str) -> dict[str, Any]:
     """What a run trains on, for its checkpoints: resolved sources, the fraction of ``data`` held out for
     validation (``split_by_hash``; 0 with ``--val``), the corrections file and the training set's fingerprint."""
@@ -359,7 +406,7 @@ class _Run:
 
 def _setup(opts: TrainOptions, out: Path, state: dict[str, Any] | None, world: World) -> _Run:
     """Data, head, model (wrapped for DDP under torchrun), loader, optimizer and schedule of a run."""
-    _set_seed(opts.seed)
+    _set_seed(opts.seed + _RESUME_SEED_STEP * (int(state["epoch"]) if state else 0))
     device = join(world, opts.device)
 
     init_ckpt = read_checkpoint(opts.init) if opts.init else None
@@ -457,7 +504,9 @@ def _epoch(run: _Run, epoch: int, stop: _StopFlag) -> tuple[float, int, bool]:
     loss_sum, seen = 0.0, 0
     steps = max(1, len(run.loader))
     # disable=None: bars on terminals only, no progress-bar noise in train.log or captured stderr.
-    bar = tqdm(run.loader, desc=f"epoch {epoch + 1}/{run.opts.epochs}", unit="batch", dynamic_ncols=True,
+    resumed = run.sampler is None and epoch == run.start_epoch > 0  # DistributedSampler orders by set_epoch
+    batches = resumed_batches(run.loader, epoch, run.opts.seed) if resumed else iter(run.loader)
+    bar = tqdm(batches, total=steps, desc=f"epoch {epoch + 1}/{run.opts.epochs}", unit="batch", dynamic_ncols=True,
                leave=False, disable=None if run.world.is_main else True)
     stopped = False
     for step, (crops, labels) in enumerate(bar, 1):

@@ -34,7 +34,8 @@ from ocr_core.runs import (
     write_status,
 )
 from ocr_core.preprocess import InputSpec
-from ocr_core.train import FINETUNE_LR, SCRATCH_LR, TrainOptions, _load_splits, train, transfer_weights
+from ocr_core.train import (FINETUNE_LR, SCRATCH_LR, TrainOptions, _load_splits, resumed_batches, train,
+                             transfer_weights)
 from ocr_core.vocab import Vocab
 
 HISTORY_KEYS = {"epoch", "train_loss", "val_loss", "val_accuracy", "val_cer", "lr", "seconds",
@@ -204,6 +205,25 @@ def test_a_run_stopped_mid_epoch_resumes_on_the_fresh_schedule(plate_folder, tmp
     resumed, unstopped = read_history(out), read_history(fresh)
     assert resumed["epoch"].tolist() == [1, 2, 3] and run_state(out) == "finished"
     assert resumed["lr"].to_numpy() == pytest.approx(unstopped["lr"].to_numpy(), rel=1e-6)
+
+
+def _shuffled_loader(workers: int) -> torch.utils.data.DataLoader:
+    # train()'s loader: seeded generator, shuffle, drop_last, persistent workers when there are any.
+    return torch.utils.data.DataLoader(list(range(23)), batch_size=4, shuffle=True, drop_last=True,
+                                       generator=torch.Generator().manual_seed(7), num_workers=workers,
+                                       persistent_workers=workers > 0)
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_a_resumed_run_goes_on_in_the_uninterrupted_runs_order(workers):
+    """Before, a resumed run's generator restarted from the seed, so its epochs repeated epoch 1's order."""
+    loader = _shuffled_loader(workers)
+    uninterrupted = [[int(i) for batch in loader for i in batch] for _ in range(4)]
+    assert uninterrupted[2] != uninterrupted[0]
+    resumed_loader = _shuffled_loader(workers)  # a resume builds its loader afresh, then starts at epoch 3
+    epoch_3 = [int(i) for batch in resumed_batches(resumed_loader, 2, 7) for i in batch]
+    epoch_4 = [int(i) for batch in resumed_loader for i in batch]
+    assert [epoch_3, epoch_4] == uninterrupted[2:]
 
 
 def test_resume_without_last_checkpoint_fails_cleanly(tmp_path):
