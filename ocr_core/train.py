@@ -228,22 +228,34 @@ def shuffle_state_at(loader: DataLoader, epoch: int) -> torch.Tensor:
 def resumed_batches(loader: DataLoader, epoch: int, seed: int) -> Iterator[Any]:
     """Iterate a freshly built loader as epoch ``epoch`` of an uninterrupted run, in that run's order.
 
-    Before, a resumed run's generator restarted from the seed, so its epochs repeated epoch 1's order.
-    Persistent workers draw their base seed once, when the first iterator is made, and that iterator
-    already draws the first indices; so the sampler gets a generator of its own, set to where the
+    Before, a resumed run's generator restarted from the seed, so its epochs repeated the first epochs'
+    orders. Persistent workers draw their base seed once, when the first iterator is made, and that
+    iterator already draws the first indices; so the sampler gets a generator of its own, set to where the
     uninterrupted run's would be, and the workers a base seed from ``seed`` and ``epoch``, so their
-    augmentations do not repeat the first epochs' draws either.
+    augmentations do not repeat the first epochs' draws either. Under torchrun the DistributedSampler
+    orders each epoch by its number already, and only the workers' seed changes. The replay follows this
+    loader's workers: a run resumed with ``--workers 0`` after 1 or more (or the other way) gets an order
+    of its own, not the first run's.
     """
+    if loader.generator is not None and not isinstance(loader.sampler, RandomSampler):
+        # A DistributedSampler orders each epoch by its number already; only the workers' seed is new.
+        loader.generator.manual_seed(_resumed_seed(seed, epoch))
+        return iter(loader)
     start = shuffle_state_at(loader, epoch)
     assert loader.generator is not None and isinstance(loader.sampler, RandomSampler)  # checked above
     if loader.persistent_workers:
         order = torch.Generator()
         order.set_state(start)
         loader.sampler.generator = order
-        loader.generator.manual_seed(seed + _RESUME_SEED_STEP * epoch)
+        loader.generator.manual_seed(_resumed_seed(seed, epoch))
     else:
         loader.generator.set_state(start)
     return iter(loader)
+
+
+def _resumed_seed(seed: int, finished_epochs: int) -> int:
+    """The seed of a run resumed after ``finished_epochs``: the run's own for a fresh run (numpy takes < 2**32)."""
+    return (seed + _RESUME_SEED_STEP * finished_epochs) % 2**32
 
 
 def training_sources(opts: TrainOptions, fingerprint: str) -> dict[str, Any]:
@@ -406,7 +418,7 @@ class _Run:
 
 def _setup(opts: TrainOptions, out: Path, state: dict[str, Any] | None, world: World) -> _Run:
     """Data, head, model (wrapped for DDP under torchrun), loader, optimizer and schedule of a run."""
-    _set_seed(opts.seed + _RESUME_SEED_STEP * (int(state["epoch"]) if state else 0))
+    _set_seed(_resumed_seed(opts.seed, int(state["epoch"]) if state else 0))
     device = join(world, opts.device)
 
     init_ckpt = read_checkpoint(opts.init) if opts.init else None
@@ -504,7 +516,7 @@ def _epoch(run: _Run, epoch: int, stop: _StopFlag) -> tuple[float, int, bool]:
     loss_sum, seen = 0.0, 0
     steps = max(1, len(run.loader))
     # disable=None: bars on terminals only, no progress-bar noise in train.log or captured stderr.
-    resumed = run.sampler is None and epoch == run.start_epoch > 0  # DistributedSampler orders by set_epoch
+    resumed = epoch == run.start_epoch > 0
     batches = resumed_batches(run.loader, epoch, run.opts.seed) if resumed else iter(run.loader)
     bar = tqdm(batches, total=steps, desc=f"epoch {epoch + 1}/{run.opts.epochs}", unit="batch", dynamic_ncols=True,
                leave=False, disable=None if run.world.is_main else True)

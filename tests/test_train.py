@@ -226,6 +226,14 @@ def test_a_resumed_run_goes_on_in_the_uninterrupted_runs_order(workers):
     assert [epoch_3, epoch_4] == uninterrupted[2:]
 
 
+def test_a_run_started_with_the_largest_seed_resumes():
+    from ocr_core.cli import MAX_SEED
+    from ocr_core.train import _resumed_seed, _set_seed
+
+    _set_seed(_resumed_seed(MAX_SEED, 3))  # numpy refused seed + 3 steps (over 2**32 - 1)
+    assert _resumed_seed(5, 0) == 5
+
+
 def test_resume_without_last_checkpoint_fails_cleanly(tmp_path):
     with pytest.raises(InputError, match="last.pt"):
         train(TrainOptions(data="", out=str(tmp_path), epochs=1), resume=str(tmp_path))
