@@ -254,7 +254,7 @@ def resumed_batches(loader: DataLoader, epoch: int, seed: int) -> Iterator[Any]:
 
 
 def _resumed_seed(seed: int, finished_epochs: int) -> int:
-    """The seed of a run resumed after ``finished_epochs``: the run's own for a fresh run (numpy takes < 2**32)."""
+    """The seed of a run resumed after ``finished_epochs`` (the run's own when 0), under numpy's 2**32."""
     return (seed + _RESUME_SEED_STEP * finished_epochs) % 2**32
 
 
@@ -518,8 +518,8 @@ def _epoch(run: _Run, epoch: int, stop: _StopFlag) -> tuple[float, int, bool]:
     # disable=None: bars on terminals only, no progress-bar noise in train.log or captured stderr.
     resumed = epoch == run.start_epoch > 0
     batches = resumed_batches(run.loader, epoch, run.opts.seed) if resumed else iter(run.loader)
-    bar = tqdm(batches, total=steps, desc=f"epoch {epoch + 1}/{run.opts.epochs}", unit="batch", dynamic_ncols=True,
-               leave=False, disable=None if run.world.is_main else True)
+    bar = tqdm(batches, total=steps, desc=f"epoch {epoch + 1}/{run.opts.epochs}", unit="batch",
+               dynamic_ncols=True, leave=False, disable=None if run.world.is_main else True)
     stopped = False
     for step, (crops, labels) in enumerate(bar, 1):
         images = to_model_input(crops, run.input_spec, run.device, channels_last=uses_amp(run.device))
