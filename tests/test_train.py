@@ -216,7 +216,7 @@ def _shuffled_loader(workers: int) -> torch.utils.data.DataLoader:
 
 @pytest.mark.parametrize("workers", [0, 1])
 def test_a_resumed_run_goes_on_in_the_uninterrupted_runs_order(workers):
-    """Before, a resumed run's generator restarted from the seed: its epochs repeated the first epochs' orders."""
+    """Before, a resumed run restarted its generator from the seed and repeated the first epochs' orders."""
     loader = _shuffled_loader(workers)
     uninterrupted = [[int(i) for batch in loader for i in batch] for _ in range(4)]
     assert uninterrupted[2] != uninterrupted[0]
