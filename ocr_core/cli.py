@@ -233,6 +233,32 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+class _LeftOut:
+    """Marks a train option's parser default, so ``--resume`` can tell ``--seed 0`` from no ``--seed``."""
+
+
+class _LeftOutInt(int, _LeftOut):
+    pass
+
+
+class _LeftOutFloat(float, _LeftOut):
+    pass
+
+
+class _LeftOutStr(str, _LeftOut):
+    pass
+
+
+def _written(value: object) -> bool:
+    """Whether a train option was on the command line: not its (None, False or marked) parser default."""
+    return not (value is None or value is False or isinstance(value, _LeftOut))
+
+
+def _plain(value: object) -> object:
+    """A marked default as its plain value (checkpoints load with ``weights_only``: no classes of ours)."""
+    return type(value).__bases__[0](value) if isinstance(value, _LeftOut) else value
+
+
 # The train options a run is started with and keeps on --resume: (flag, argparse dest, parser default).
 _RUN_OPTIONS = (
     ("--data", "data", None), ("--extra-data", "extra_data", None), ("--synth-mix", "synth_mix", 0),
@@ -248,8 +274,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     """Train or fine-tune a model, or resume a run."""
     from ocr_core.train import TrainOptions, train
 
+    written = [flag for flag, dest, _ in _RUN_OPTIONS if _written(getattr(args, dest))]
+    for _, dest, _ in _RUN_OPTIONS:
+        setattr(args, dest, _plain(getattr(args, dest)))
     if args.resume:
-        fixed = [flag for flag, dest, default in _RUN_OPTIONS if getattr(args, dest) != default]
+        fixed = written
         if fixed:
             raise InputError(f"--resume continues {args.resume} with the options it was started with, so "
                              f"{', '.join(fixed)} cannot change (only --epochs, --device and --workers can); "
@@ -747,14 +776,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", type=existing_source, help="training source: folder, .json or .csv manifest")
     p.add_argument("--extra-data", type=existing_source, action="append",
                    help="another training source to mix in (repeatable)")
-    p.add_argument("--synth-mix", type=mix_int, default=0, metavar="N",
+    p.add_argument("--synth-mix", type=mix_int, default=_LeftOutInt(0), metavar="N",
                    help="mix in N synthetic ccpd + ccpd-green plates with uniform provinces (generated once "
                         "into the workspace), so a fine-tune on one province's plates keeps the others")
     group = p.add_mutually_exclusive_group()
     group.add_argument("--val", type=existing_source, help="validation source")
-    group.add_argument("--val-split", type=fraction, default=0.1,
+    group.add_argument("--val-split", type=fraction, default=_LeftOutFloat(0.1),
                        help="fraction of --data held out by file-name hash when --val is not given (default 0.1)")
-    p.add_argument("--arch", type=arch_name, default="small",
+    p.add_argument("--arch", type=arch_name, default=_LeftOutStr("small"),
                    help="architecture (default small); the README's Architectures table lists them all")
     p.add_argument("--epochs", type=epochs_int, default=None,
                    help="epochs, 1 or more (default 10; with --resume, the new total)")
@@ -770,7 +799,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vocab", type=vocab_preset, help="start from a preset vocabulary: plates, ccpd, ccpd-green, ru or captcha")
     p.add_argument("--device", type=device_name, default="auto",
                    help="auto (cuda, then mps, then cpu), cpu, cuda or mps")
-    p.add_argument("--seed", type=seed_int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=seed_int, default=_LeftOutInt(0), help="random seed (default 0)")
     p.add_argument("--workers", type=workers_int, default=None, help="DataLoader workers (default min(2, cores))")
     p.add_argument("--strict", action="store_true", help="fail on unreadable dataset files instead of skipping")
     p.add_argument("--out", type=folder_out, help="run folder (new, or without a run's history)")

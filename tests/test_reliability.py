@@ -357,6 +357,16 @@ def test_resume_without_epochs_keeps_the_total_and_explicit_epochs_grow_it(tmp_p
     code, _, err = run_cli(capsys, "train", "--resume", run, "--epochs", "3", "--workers", "1", "--device", "cpu")
     assert code == 0, err
     assert json.loads((run / "options.json").read_text())["workers"] == 1, "the run started with --workers 0"
+    # An option written with its default value is written all the same (before, `--seed 0` on a run started
+    # with another seed was taken as no --seed and silently dropped).
+    history = (run / HISTORY_FILE).read_text()
+    code, _, err = run_cli(capsys, "train", "--resume", run, "--seed", "0", "--val-split", "0.1", "--arch", "small",
+                           "--synth-mix", "0")
+    assert code == EXIT_INPUT_ERROR
+    one_error_line(err, "--synth-mix, --val-split, --arch", "--seed", "--init")
+    assert (run / HISTORY_FILE).read_text() == history
+    # Left out, the defaults reach the run as plain values: last.pt still loads with weights_only.
+    assert type(read_checkpoint(run / "last.pt")["train_state"]["options"]["val_split"]) is float
 
 
 def test_every_train_option_but_where_it_runs_is_refused_on_resume_with_its_parser_default() -> None:
