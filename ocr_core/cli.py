@@ -278,10 +278,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     for _, dest, _ in _RUN_OPTIONS:
         setattr(args, dest, _plain(getattr(args, dest)))
     if args.resume:
-        fixed = written
-        if fixed:
+        if written:
             raise InputError(f"--resume continues {args.resume} with the options it was started with, so "
-                             f"{', '.join(fixed)} cannot change (only --epochs, --device and --workers can); "
+                             f"{', '.join(written)} cannot change (only --epochs, --device and --workers can); "
                              f"start a new run with --init {Path(args.resume) / 'last.pt'} to change them")
         # 0 means "keep the run's total"; an explicit --epochs is 1 or more (checked by the parser).
         opts = TrainOptions(data="", out=args.resume, epochs=args.epochs if args.epochs is not None else 0,
