@@ -418,7 +418,8 @@ class _Run:
 
 def _setup(opts: TrainOptions, out: Path, state: dict[str, Any] | None, world: World) -> _Run:
     """Data, head, model (wrapped for DDP under torchrun), loader, optimizer and schedule of a run."""
-    _set_seed(_resumed_seed(opts.seed, int(state["epoch"]) if state else 0))
+    seed = _resumed_seed(opts.seed, int(state["epoch"]) if state else 0)
+    _set_seed(seed)
     device = join(world, opts.device)
 
     init_ckpt = read_checkpoint(opts.init) if opts.init else None
@@ -431,6 +432,10 @@ def _setup(opts: TrainOptions, out: Path, state: dict[str, Any] | None, world: W
         input_spec = replace(input_spec, upscale=opts.upscale)
     config = base["arch_config"] if base else arch_config(arch)
     pipeline = resolve_pipeline(opts.augment, input_spec.size)  # checked on the model's crops, before decoding
+    if pipeline is not None:
+        # Compose seeds itself from OS entropy: with --workers 0 it augments in this process, unseeded
+        # until now (DataLoader workers reseed their copies in _init_worker).
+        pipeline.set_random_seed(seed)
     report: Callable[..., None] = ProgressWriter(out) if world.is_main else (lambda *_: None)
     train_set, val_set = _load_splits(opts, input_spec, report if world.is_main else None)
 

@@ -234,6 +234,15 @@ def test_a_run_started_with_the_largest_seed_resumes():
     assert _resumed_seed(5, 0) == 5
 
 
+def test_an_augmented_run_without_workers_is_reproducible(plate_folder, tmp_path):
+    """With --workers 0 the pipeline augments in the training process; it took OS entropy, not --seed."""
+    weights = []
+    for name in ("a", "b"):
+        train(_options(plate_folder, tmp_path / name, epochs=1, augment="default"))
+        weights.append(read_checkpoint(tmp_path / name / "last.pt")["state_dict"])
+    assert all(torch.equal(weights[0][key], weights[1][key]) for key in weights[0])
+
+
 def test_resume_without_last_checkpoint_fails_cleanly(tmp_path):
     with pytest.raises(InputError, match="last.pt"):
         train(TrainOptions(data="", out=str(tmp_path), epochs=1), resume=str(tmp_path))
