@@ -12,10 +12,14 @@ import torch
 
 from ocr_core.checkpoint import make_checkpoint, save_checkpoint
 from ocr_core.models import arch_config, build_model
+from ocr_core.workspace import DEMO_CHECKPOINT
 from ocr_core.vocab import Vocab
 
 # The tests share a small machine with other sessions; keep torch from spawning a thread per core.
 torch.set_num_threads(1)
+
+# The shipped demo checkpoint, bound at import: some fixtures point workspace.DEMO_CHECKPOINT at a stand-in.
+SHIPPED_DEMO: Path = DEMO_CHECKPOINT
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

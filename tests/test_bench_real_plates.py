@@ -17,6 +17,8 @@ import torch
 
 from ocr_core.checkpoint import load_model, read_checkpoint
 
+from conftest import SHIPPED_DEMO
+
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 
 
@@ -102,8 +104,6 @@ def test_province_probe_folds_its_standardisation_and_reads_the_small_models_tim
     import torch
 
     from ocr_core.checkpoint import load_model
-    from ocr_core.workspace import DEMO_CHECKPOINT
-
     pp = _bench("province_probe")
     generator = torch.Generator().manual_seed(0)
     raw = torch.randn(3000, 5, generator=generator)
@@ -115,7 +115,7 @@ def test_province_probe_folds_its_standardisation_and_reads_the_small_models_tim
     with torch.no_grad():
         assert (probe(x).argmax(1) == y).float().mean().item() > 0.85
         assert (probe(x).argmax(1) == standardised(raw).argmax(1)).float().mean().item() > 0.99
-    loaded = load_model(DEMO_CHECKPOINT, fuse=False)
+    loaded = load_model(SHIPPED_DEMO, fuse=False)
     feats = pp.features(loaded.model, loaded.input, np.zeros((3, *loaded.input.size, 3), np.uint8))
     assert feats["CNN"].shape == (3, 32, 256) and feats["BiLSTM"].shape == (3, 32, 256)
 
@@ -162,9 +162,7 @@ def test_the_demo_enlarges_real_crops_with_the_setting_that_reads_them_better() 
     from ocr_core.data.dataset import decode_listing
     from ocr_core.data.sources import SourceListing, list_source, split_by_hash
     from ocr_core.score import score_dataset
-    from ocr_core.workspace import DEMO_CHECKPOINT
-
-    loaded = load_model(DEMO_CHECKPOINT)
+    loaded = load_model(SHIPPED_DEMO)
     assert loaded.input.upscale == "cubic"
     listing = list_source(real_plates.REAL_PLATES)
     train_idx, _ = split_by_hash(listing.samples, real_plates.VAL_FRACTION)

@@ -24,6 +24,8 @@ from ocr_core.models.fcnn_bilstm import FcnnBiLSTM, FcnnBiLSTMConfig
 from ocr_core.preprocess import to_model_input
 from ocr_core.vocab import Vocab
 
+from conftest import SHIPPED_DEMO
+
 
 class _TouchOnUnpickle:
     """Unpickling this object would create ``marker`` (a stand-in for arbitrary code execution)."""
@@ -182,9 +184,7 @@ def test_format_1_checkpoints_load_with_a_ctc_head_and_their_old_input_scaling(t
 
 
 def test_the_shipped_demo_checkpoint_still_loads():
-    from ocr_core.workspace import DEMO_CHECKPOINT
-
-    loaded = load_model(DEMO_CHECKPOINT)
+    loaded = load_model(SHIPPED_DEMO)
     assert loaded.head.kind == "ctc" and loaded.input.size == (32, 128)
 
 

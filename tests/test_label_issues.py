@@ -41,7 +41,7 @@ from ocr_core.heads import CTCHead, FixedHead
 from ocr_core.preprocess import InputSpec
 from ocr_core.score import label_issue, read_cached_frame, run_batch, score_dataset
 
-SHIPPED_DEMO = workspace.DEMO_CHECKPOINT  # read at import, before any fixture swaps in a stand-in
+from conftest import SHIPPED_DEMO
 
 CHARS = "AB12"
 

@@ -8,6 +8,8 @@ import pytest
 from ocr_core.cli import main
 from ocr_core.robustness import CORRUPTIONS, corrupt
 
+from conftest import SHIPPED_DEMO
+
 
 @pytest.mark.parametrize("corruption", list(CORRUPTIONS))
 def test_corruptions_grow_with_severity_and_are_reproducible(corruption):
@@ -40,8 +42,6 @@ def test_robustness_cli_compares_two_checkpoints_and_keeps_the_curves(tmp_path, 
 def test_robustness_and_the_report_with_its_curves_on_20_real_crops(shared_data, tmp_path, monkeypatch, capsys):
     import json
 
-    from ocr_core.workspace import DEMO_CHECKPOINT
-
     real = shared_data / "real-plates"
     if not real.is_dir():
         pytest.skip(f"{real} is absent; the test needs the real plate crops")
@@ -51,7 +51,7 @@ def test_robustness_and_the_report_with_its_curves_on_20_real_crops(shared_data,
     manifest.write_text(json.dumps([{"file": str(p), "text": p.stem} for p in crops], ensure_ascii=False),
                         encoding="utf-8")
     curves = tmp_path / "curves.csv"
-    assert main(["robustness", str(DEMO_CHECKPOINT), "--data", str(manifest), "--levels", "0,0.5,1",
+    assert main(["robustness", str(SHIPPED_DEMO), "--data", str(manifest), "--levels", "0,0.5,1",
                  "--out", str(curves)]) == 0
     out = capsys.readouterr().out
     assert "20 crops" in out
@@ -61,7 +61,7 @@ def test_robustness_and_the_report_with_its_curves_on_20_real_crops(shared_data,
     assert cer[("blur", 0.0)] < 0.2, "the demo reads most real crops as they are"
     assert all(cer[(c, 1.0)] >= cer[(c, 0.0)] for c in CORRUPTIONS), cer  # the strongest level never helps
     report = tmp_path / "real.html"
-    assert main(["report", str(DEMO_CHECKPOINT), "--data", str(manifest), "--robustness", str(curves),
+    assert main(["report", str(SHIPPED_DEMO), "--data", str(manifest), "--robustness", str(curves),
                  "--out", str(report)]) == 0
     text = report.read_text(encoding="utf-8")
     assert 'id="robustness-curves"' in text and "on 20 crops" in text

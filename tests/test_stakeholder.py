@@ -28,9 +28,9 @@ from ocr_core.atomic import write_json_atomic
 from ocr_core.data import synth
 from ocr_core.runs import OPTIONS_FILE, append_history, write_progress, write_status
 
+from conftest import SHIPPED_DEMO
 from test_app_pages import MAIN, OTHER, ROOT, assert_clean, env, open_page  # noqa: F401 - fixtures
 
-REAL_DEMO = ROOT / "ocr_core" / "assets" / "demo.pt"
 APP_SOURCES = sorted([*(ROOT / "app").glob("*.py"), *(ROOT / "pages").glob("*.py")])
 
 
@@ -113,11 +113,11 @@ def test_compare_scores_nothing_until_b_is_chosen(app, env):
 
 
 def test_compare_opens_on_the_tab_with_samples_and_labels_deltas_in_points(app, env, monkeypatch):
-    monkeypatch.setenv("PLATELENS_DATA_ROOTS", str(REAL_DEMO.parent))
+    monkeypatch.setenv("PLATELENS_DATA_ROOTS", str(SHIPPED_DEMO.parent))
     at = open_page(app, "compare")
     # A: the real demo (reads most plates); B: the untrained stand-in (reads none): every change is "broken".
     at.sidebar.selectbox(key="checkpoint").set_value(OTHER).run()
-    at.sidebar.text_input(key="checkpoint_path").set_value(str(REAL_DEMO)).run()
+    at.sidebar.text_input(key="checkpoint_path").set_value(str(SHIPPED_DEMO)).run()
     at.selectbox(key="compare_b").set_value(str(env.checkpoint)).run()
     assert_clean(at)
     labels = [t.label for t in at.tabs]
@@ -317,7 +317,7 @@ def test_a_cached_frame_carries_the_paths_of_the_dataset_it_was_asked_for(tmp_pa
     via_real, via_link = (decode_listing(list_source(p), (32, 128)) for p in (real, tmp_path / "link"))
     frame = pd.DataFrame({"sample": range(6), "path": [s.path for s in via_real.samples]})
     assert loaders._own_paths(frame, via_link)["path"].tolist() == [s.path for s in via_link.samples]
-    checkpoint = ROOT / "ocr_core" / "assets" / "demo.pt"
+    checkpoint = SHIPPED_DEMO
     assert score_cache_key(checkpoint, via_real) == score_cache_key(checkpoint, via_link)
 
 
@@ -352,7 +352,7 @@ def test_readable_bins_and_the_telling_slice():
 
 
 def test_overview_opens_on_the_telling_slice_with_upright_labels_and_provinces_worst_first(app, env, monkeypatch):
-    monkeypatch.setenv("PLATELENS_DATA_ROOTS", str(REAL_DEMO.parent))
+    monkeypatch.setenv("PLATELENS_DATA_ROOTS", str(SHIPPED_DEMO.parent))
     mixed = workspace.datasets_dir() / "mixed-sizes"
     if not mixed.exists():
         synth.generate(mixed, 30, seed=6, styles=("ccpd", "ccpd-green"))
@@ -362,7 +362,7 @@ def test_overview_opens_on_the_telling_slice_with_upright_labels_and_provinces_w
             cv2.imencode(".png", small)[1].tofile(str(path))
     at = open_page(app, "overview")
     at.sidebar.selectbox(key="checkpoint").set_value(OTHER).run()
-    at.sidebar.text_input(key="checkpoint_path").set_value(str(REAL_DEMO)).run()
+    at.sidebar.text_input(key="checkpoint_path").set_value(str(SHIPPED_DEMO)).run()
     at.sidebar.selectbox(key="dataset").set_value(OTHER).run()
     at.sidebar.text_input(key="dataset_path").set_value(str(mixed)).run()
     assert_clean(at)
@@ -384,7 +384,7 @@ def test_overview_opens_on_the_telling_slice_with_upright_labels_and_provinces_w
 def test_compare_opens_the_demo_on_its_shipped_baseline(app, env):
     """The demo story: with a baseline beside the demo, Compare opens on demo (A) against baseline (B)."""
     baseline = env.checkpoint.parent / "baseline.pt"
-    shutil.copyfile(ROOT / "ocr_core" / "assets" / "demo.pt", baseline)
+    shutil.copyfile(SHIPPED_DEMO, baseline)
     try:
         at = open_page(app, "compare")
         assert at.selectbox(key="compare_b").value == str(baseline)

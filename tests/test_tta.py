@@ -17,7 +17,8 @@ from ocr_core.frame import SCHEMA_VERSION, scoring_record
 from ocr_core.heads import CTCHead
 from ocr_core.preprocess import InputSpec
 from ocr_core.score import TTA_SHIFTS, run_batch, score_dataset, shift_columns, tta_views
-from ocr_core.workspace import DEMO_CHECKPOINT
+
+from conftest import SHIPPED_DEMO
 
 REAL_PLATES = Path(__file__).resolve().parents[2] / "shared" / "data" / "real-plates"
 CHARS = "AB12"
@@ -118,7 +119,7 @@ def test_score_tta_on_the_command_line(capsys, tmp_path, tiny_checkpoint, make_i
 
 @pytest.mark.skipif(not REAL_PLATES.is_dir(), reason="the real plate crops (../shared/data/real-plates) are absent")
 def test_tta_reads_the_real_crops_better_than_one_view() -> None:
-    loaded = load_model(DEMO_CHECKPOINT)
+    loaded = load_model(SHIPPED_DEMO)
     dataset = load_dataset(REAL_PLATES, loaded.input_size, upscale=loaded.input.upscale)
     plain = score_dataset(loaded, dataset, torch.device("cpu"))
     voted = score_dataset(loaded, dataset, torch.device("cpu"), tta=True)
