@@ -1,6 +1,7 @@
 """The bench scripts on the real crops: real_accuracy.py's per-glyph-group table, province_glyphs.py's
 glyph measures, province_stability.py's shifted boxes, province_probe.py's probe, the pipelines in
-bench/pipelines, upscale_choices.py, and set_upscale.py, which re-saved the demo with the choice."""
+bench/pipelines, upscale_choices.py, set_upscale.py, which re-saved the demo with the choice, and
+ensemble_accuracy.py's reading of several checkpoints together."""
 
 from __future__ import annotations
 
@@ -243,3 +244,29 @@ def test_finetune_cv_trains_each_fold_and_reads_only_its_held_out_crops(tmp_path
     again = (tmp_path / "t" / "fold-0" / "run" / "last.pt").stat().st_mtime_ns
     assert cv.main() == 0, "a rerun with the same arguments reads the runs again"
     assert (tmp_path / "t" / "fold-0" / "run" / "last.pt").stat().st_mtime_ns == again
+
+
+def test_ensemble_reading_rescores_candidates_by_the_summed_loss_of_every_model() -> None:
+    from ocr_core.heads import CTCHead
+
+    ea = _bench("ensemble_accuracy")
+    head = CTCHead("AB12")  # blank 0, A 1, B 2, 1 3, 2 4
+
+    def outputs(steps: list[dict[int, float]]) -> torch.Tensor:
+        probs = torch.full((1, len(steps), 5), 1e-4)
+        for t, step in enumerate(steps):
+            for c, p in step.items():
+                probs[0, t, c] = p
+        return torch.log(probs / probs.sum(-1, keepdim=True))
+
+    # Truth "AB1". The first model doubts the A, the second the B; each alone reads one glyph wrong.
+    first = outputs([{1: 0.45, 2: 0.55}, {0: 1.0}, {2: 1.0}, {0: 1.0}, {3: 1.0}, {0: 1.0}])
+    second = outputs([{1: 1.0}, {0: 1.0}, {2: 0.45, 4: 0.55}, {0: 1.0}, {3: 1.0}, {0: 1.0}])
+    readings = ea.read_together(head, [first, second])
+    assert readings["model 1"] == ["BB1"] and readings["model 2"] == ["A21"]
+    assert readings["frame mean"] == ["AB1"]
+    losses = {text: float(sum(head.sample_losses(lp, [text])[0] for lp in (first, second)))
+              for text in ("BB1", "A21", "AB1")}
+    assert readings["rescored"] == [min(losses, key=losses.get)] == ["AB1"]
+    frame = ea.frame_of(["p"], ["AB1"], ["A21"])
+    assert frame["edit_distance"].tolist() == [1] and not frame["correct"].any()

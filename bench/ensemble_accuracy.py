@@ -1,0 +1,135 @@
+"""Several synthetic-only checkpoints on the 297 real plate crops, alone and read together.
+
+    python bench/ensemble_accuracy.py A.pt B.pt [C.pt ...] [--device auto]
+
+Asks whether independently trained models get *different* real crops wrong: if they do, their errors
+are variance, which an ensemble (and a model distilled from one) can remove, rather than a bias that
+every model of this renderer shares. Prints bench/real_accuracy.py's table (all 297, both halves of its
+split, 皖 and other crops; exact, CER, province glyph, the other characters) for each checkpoint and for
+two ways of reading them together:
+
+- ``frame mean``: the models' per-step probabilities averaged, then decoded by the first model's head
+  (needs the same number of steps; CTC models that align a glyph one step apart blur each other here);
+- ``rescored``: every model's own reading and the frame-mean reading are candidates, and the candidate
+  with the lowest summed loss over all models wins (a product of experts at the level of whole readings).
+
+It also counts how many crops' province glyph each model alone reads right. Each checkpoint enlarges the
+crops with its own ``InputSpec.upscale``. All checkpoints must spell the same characters. Reading K
+models costs K times one model's time, so this is a measurement, not a shipped reader.
+Exits 0 with a note when ../shared/data is absent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from rapidfuzz.distance import Levenshtein
+from real_accuracy import report_rows
+from real_plates import REAL_PLATES, VAL_FRACTION, skipped_line
+
+from ocr_core.checkpoint import load_model
+from ocr_core.data.dataset import decode_listing
+from ocr_core.data.sources import list_source, split_by_hash
+from ocr_core.device import pick_device
+from ocr_core.errors import InputError
+from ocr_core.heads import Head
+from ocr_core.preprocess import to_model_input
+
+
+def read_together(head: Head, log_probs: Sequence[torch.Tensor]) -> dict[str, list[str]]:
+    """Each model's greedy readings, their frame mean's, and the candidate with the lowest summed loss.
+
+    ``log_probs`` are the models' (N, steps, classes) outputs for the same N crops, all spelled by ``head``.
+    """
+    readings = {f"model {k + 1}": head.decode(lp)[0] for k, lp in enumerate(log_probs)}
+    mean = torch.log(torch.stack([lp.exp() for lp in log_probs]).mean(0))
+    readings["frame mean"] = head.decode(mean)[0]
+    candidates = [sorted({r[i] for r in readings.values()} - {""}) for i in range(len(mean))]
+    rows = [(i, text) for i, texts in enumerate(candidates) for text in texts]
+    rescored = ["" for _ in candidates]
+    if rows:
+        index = torch.tensor([i for i, _ in rows])
+        texts = [text for _, text in rows]
+        loss = sum(head.sample_losses(lp[index], texts) for lp in log_probs)
+        best: dict[int, float] = {}
+        for (i, text), value in zip(rows, np.asarray(loss), strict=True):
+            if i not in best or value < best[i]:
+                best[i], rescored[i] = float(value), text
+    readings["rescored"] = rescored
+    return readings
+
+
+def frame_of(paths: list[str], labels: list[str], preds: list[str]) -> pd.DataFrame:
+    """The columns of a score frame that ``report_rows`` reads."""
+    frame = pd.DataFrame({"path": paths, "label": labels, "pred": preds})
+    frame["correct"] = frame["pred"] == frame["label"]
+    frame["edit_distance"] = [Levenshtein.distance(a, b) for a, b in zip(labels, preds, strict=True)]
+    frame["label_len"] = frame["label"].str.len()
+    frame["confidence"] = np.nan
+    frame["oov"] = 0
+    return frame
+
+
+def main() -> int:
+    """Read the real crops with each checkpoint and with the ensemble; print the table."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("checkpoints", nargs="+", help="two or more synthetic-only checkpoints")
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args()
+    if len(args.checkpoints) < 2:
+        parser.error("give at least two checkpoints to read together")
+    skipped = skipped_line()
+    if skipped:
+        print(skipped)
+        return 0
+    device = pick_device(args.device)
+    listing = list_source(REAL_PLATES)
+    _, val_idx = split_by_hash(listing.samples, VAL_FRACTION)
+    val_paths = {listing.samples[i].path for i in val_idx}
+    paths = [s.path for s in listing.samples]
+    labels = [s.label for s in listing.samples]
+    outputs, heads = [], []
+    for path in args.checkpoints:
+        try:
+            loaded = load_model(path)
+        except InputError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        dataset = decode_listing(listing, loaded.input_size, upscale=loaded.input.upscale)
+        if [s.path for s in dataset.samples] != paths:
+            print(f"error: {path}: some real crops did not decode; bench/real_accuracy.py lists them",
+                  file=sys.stderr)
+            return 2
+        loaded.model.to(device).eval()
+        with torch.inference_mode():
+            batch = to_model_input(dataset.images, loaded.input, device)
+            outputs.append(loaded.head.log_probs(loaded.model(batch)).float().cpu())
+        heads.append(loaded.head)
+    if any(h.to_dict() != heads[0].to_dict() for h in heads[1:]) or len({o.shape for o in outputs}) > 1:
+        print("error: the checkpoints spell different characters or read a different number of steps; "
+              "give checkpoints of one head", file=sys.stderr)
+        return 2
+    readings = read_together(heads[0], outputs)
+    right = np.array([[p[:1] == t[:1] for p, t in zip(readings[f"model {k + 1}"], labels, strict=True)]
+                      for k in range(len(outputs))])
+    print(f"real crops: {len(paths)}; validation split: {len(val_paths)} (split_by_hash, fraction {VAL_FRACTION})")
+    for k, path in enumerate(args.checkpoints):
+        print(f"model {k + 1}: {path}")
+    print(f"province glyph read right by every model: {int(right.all(0).sum())}, by some but not all: "
+          f"{int((right.any(0) & ~right.all(0)).sum())}, by none: {int((~right.any(0)).sum())}")
+    rows: list[dict[str, object]] = []
+    for name, preds in readings.items():
+        rows += report_rows(name, frame_of(paths, labels, preds), val_paths)
+    table = pd.DataFrame(rows).drop(columns=["n_other"])
+    with pd.option_context("display.float_format", "{:.4f}".format, "display.width", 160):
+        print(table[table["slice"].isin(["all 297", "train split", "val split"])].to_string(index=False, na_rep="-"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
