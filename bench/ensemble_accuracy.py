@@ -30,11 +30,10 @@ import pandas as pd
 import torch
 from rapidfuzz.distance import Levenshtein
 from real_accuracy import report_rows
-from real_plates import REAL_PLATES, VAL_FRACTION, skipped_line
+from real_plates import VAL_FRACTION, real_listing, skipped_line
 
 from ocr_core.checkpoint import load_model
 from ocr_core.data.dataset import decode_listing
-from ocr_core.data.sources import list_source, split_by_hash
 from ocr_core.device import pick_device
 from ocr_core.errors import InputError
 from ocr_core.heads import Head
@@ -88,9 +87,7 @@ def main() -> int:
         print(skipped)
         return 0
     device = pick_device(args.device)
-    listing = list_source(REAL_PLATES)
-    _, val_idx = split_by_hash(listing.samples, VAL_FRACTION)
-    val_paths = {listing.samples[i].path for i in val_idx}
+    listing, val_paths = real_listing()
     paths = [s.path for s in listing.samples]
     labels = [s.label for s in listing.samples]
     outputs, heads = [], []

@@ -22,11 +22,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
-from real_plates import REAL_PLATES, VAL_FRACTION, skipped_line
+from real_plates import VAL_FRACTION, real_listing, skipped_line
 
 from ocr_core.checkpoint import load_model
 from ocr_core.data.dataset import decode_listing
-from ocr_core.data.sources import list_source, split_by_hash
 from ocr_core.device import pick_device
 from ocr_core.errors import InputError
 from ocr_core.preprocess import UPSCALE_MODES
@@ -93,9 +92,7 @@ def main() -> int:
         print(skipped)
         return 0
     device = pick_device(args.device)
-    listing = list_source(REAL_PLATES)
-    _, val_idx = split_by_hash(listing.samples, VAL_FRACTION)
-    val_paths = {listing.samples[i].path for i in val_idx}
+    listing, val_paths = real_listing()
     print(f"real crops: {len(listing.samples)}; validation split: {len(val_paths)} (split_by_hash, fraction "
           f"{VAL_FRACTION})")
     rows: list[dict[str, object]] = []
