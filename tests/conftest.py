@@ -12,8 +12,8 @@ import torch
 
 from ocr_core.checkpoint import make_checkpoint, save_checkpoint
 from ocr_core.models import arch_config, build_model
-from ocr_core.workspace import DEMO_CHECKPOINT
 from ocr_core.vocab import Vocab
+from ocr_core.workspace import DEMO_CHECKPOINT
 
 # The tests share a small machine with other sessions; keep torch from spawning a thread per core.
 torch.set_num_threads(1)

@@ -105,6 +105,7 @@ def test_province_probe_folds_its_standardisation_and_reads_the_small_models_tim
     import torch
 
     from ocr_core.checkpoint import load_model
+
     pp = _bench("province_probe")
     generator = torch.Generator().manual_seed(0)
     raw = torch.randn(3000, 5, generator=generator)
@@ -163,6 +164,7 @@ def test_the_demo_enlarges_real_crops_with_the_setting_that_reads_them_better() 
     from ocr_core.data.dataset import decode_listing
     from ocr_core.data.sources import SourceListing, list_source, split_by_hash
     from ocr_core.score import score_dataset
+
     loaded = load_model(SHIPPED_DEMO)
     assert loaded.input.upscale == "cubic"
     listing = list_source(real_plates.REAL_PLATES)
