@@ -67,6 +67,7 @@ workers_int = _int_in(0, MAX_WORKERS, "workers")
 seed_int = _int_in(0, MAX_SEED, "the seed")
 count_int = _int_in(1, MAX_COUNT, "the plate count")
 mix_int = _int_in(0, MAX_COUNT, "the plate count")
+position_int = _int_in(0, 999, "the character position")
 
 
 def positive_float(text: str) -> float:
@@ -266,7 +267,8 @@ _RUN_OPTIONS = (
     ("--batch-size", "batch_size", None), ("--lr", "lr", None), ("--augment", "augment", None),
     ("--init", "init", None), ("--vocab", "vocab", None), ("--seed", "seed", 0), ("--strict", "strict", False),
     ("--out", "out", None), ("--corrections", "corrections", None), ("--format", "format", None),
-    ("--upscale", "upscale", None),
+    ("--upscale", "upscale", None), ("--teacher", "teacher", None), ("--distill-position", "distill_position", None),
+    ("--distill-temperature", "distill_temperature", None), ("--distill-weight", "distill_weight", None),
 )
 
 
@@ -305,7 +307,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             init=args.init, device=args.device, seed=args.seed, workers=args.workers, strict=args.strict,
             vocab=args.vocab, extra_data=extra_data,
             text_format=None if args.format in (None, "none", "auto") else args.format,
-            corrections=args.corrections, upscale=args.upscale,
+            corrections=args.corrections, upscale=args.upscale, **_distill_options(args),
         )
         result = train(opts)
     from ocr_core.distributed import world_from_env
@@ -319,6 +321,19 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"{state}: best val_accuracy={best_text}; "
           f"checkpoints in {opts.out if not args.resume else args.resume}")
     return 0
+
+
+def _distill_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The TrainOptions of --teacher and its settings (which need a --teacher to mean anything)."""
+    settings = {"distill_position": args.distill_position, "distill_temperature": args.distill_temperature,
+                "distill_weight": args.distill_weight}
+    given = [f"--{name.replace('_', '-')}" for name, value in settings.items() if value is not None]
+    if not args.teacher:
+        if given:
+            raise InputError(f"no --teacher was given, so {', '.join(given)} has nothing to distil from; add "
+                             "--teacher CHECKPOINT or leave it out")
+        return {}
+    return {"teachers": list(args.teacher), **{name: value for name, value in settings.items() if value is not None}}
 
 
 def _check_train_inputs(args: argparse.Namespace) -> None:
@@ -345,6 +360,10 @@ def _check_train_inputs(args: argparse.Namespace) -> None:
         from ocr_core.augment import load_pipeline
 
         load_pipeline(Path(args.augment), input_size=input_size)
+    if args.teacher:
+        from ocr_core.distill import load_teachers
+
+        load_teachers(args.teacher, input_size, "")  # the labels' characters are checked once they are read
 
 
 def _warn_about_frame(frame: Any, loaded: Any) -> None:
@@ -810,6 +829,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--upscale", type=upscale_mode, default=None, metavar="{linear,cubic}",
                    help="how crops smaller than the model input are enlarged, for training and in the checkpoint "
                         "(default: the --init checkpoint's, else linear; README, Heads and input settings)")
+    p.add_argument("--teacher", type=existing_file, action="append", metavar="CHECKPOINT",
+                   help="distil from this checkpoint while training (repeatable: the teachers read together); "
+                        "README, Distillation")
+    p.add_argument("--distill-position", type=position_int, default=None, metavar="N",
+                   help="the character the teachers choose for each label (default 0: a plate's province glyph)")
+    p.add_argument("--distill-temperature", type=positive_float, default=None, metavar="T",
+                   help="how much the teachers' distribution is softened (default 2)")
+    p.add_argument("--distill-weight", type=positive_float, default=None, metavar="W",
+                   help="the distillation loss's weight next to the head's own loss (default 1)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("score", help="score a dataset and print n, accuracy and CER",

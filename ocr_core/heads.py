@@ -21,6 +21,7 @@ The training loop, the scorer and the pages call the head; none of them names it
 from __future__ import annotations
 
 import heapq
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
@@ -72,6 +73,9 @@ class Head(Protocol):
 
     def sample_losses(self, log_probs: torch.Tensor, labels: Sequence[str]) -> np.ndarray:
         """Per-sample negative log-likelihood of ``labels`` (float32; NaN where unrepresentable)."""
+
+    def sequence_log_likelihoods(self, log_probs: torch.Tensor, labels: Sequence[str]) -> torch.Tensor:
+        """Differentiable per-sample log-likelihood of ``labels`` (float32; -inf where unrepresentable)."""
 
     def training_loss(self, logits: torch.Tensor, labels: Sequence[str]) -> torch.Tensor:
         """Batch-mean loss per label character, for backpropagation."""
@@ -158,9 +162,13 @@ class CTCHead:
                           blank=self.blank, reduction=reduction, zero_infinity=reduction != "none")
 
     def sample_losses(self, log_probs: torch.Tensor, labels: Sequence[str]) -> np.ndarray:
-        out = self._ctc(log_probs.float().cpu(), labels, "none").numpy().astype(np.float32)
+        out = -self.sequence_log_likelihoods(log_probs.detach().cpu(), labels).numpy().astype(np.float32)
         out[~np.isfinite(out)] = np.nan
         return out
+
+    def sequence_log_likelihoods(self, log_probs: torch.Tensor, labels: Sequence[str]) -> torch.Tensor:
+        # Over all alignments: two models that place a glyph a step apart still give comparable values.
+        return -self._ctc(log_probs.float(), labels, "none")
 
     def training_loss(self, logits: torch.Tensor, labels: Sequence[str]) -> torch.Tensor:
         # "mean" divides each sample's loss by its label length: a loss per character.
@@ -300,11 +308,14 @@ class FixedHead:
         return torch.tensor([self.encode(text) for text in labels], dtype=torch.long, device=device)
 
     def sample_losses(self, log_probs: torch.Tensor, labels: Sequence[str]) -> np.ndarray:
-        targets = self._targets(labels, log_probs.device)
-        picked = log_probs.float().gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1)
-        out = (-picked.sum(dim=1)).cpu().numpy().astype(np.float32)
-        out[(targets < 0).any(dim=1).cpu().numpy()] = np.nan
+        out = -self.sequence_log_likelihoods(log_probs.detach().cpu(), labels).numpy().astype(np.float32)
+        out[~np.isfinite(out)] = np.nan
         return out
+
+    def sequence_log_likelihoods(self, log_probs: torch.Tensor, labels: Sequence[str]) -> torch.Tensor:
+        targets = self._targets(labels, log_probs.device)
+        picked = log_probs.float().gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1).sum(dim=1)
+        return picked.masked_fill((targets < 0).any(dim=1), -math.inf)
 
     def training_loss(self, logits: torch.Tensor, labels: Sequence[str]) -> torch.Tensor:
         log_probs = self.log_probs(logits)

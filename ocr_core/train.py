@@ -35,6 +35,7 @@ from ocr_core.corrections import apply_to_listing, load_corrections
 from ocr_core.data.dataset import PlateDataset, decode_listing, load_dataset
 from ocr_core.data.sources import list_source, split_by_hash
 from ocr_core.device import default_batch_size, uses_amp
+from ocr_core.distill import Distiller, glyphs_at, load_teachers
 from ocr_core.distributed import World, any_rank, barrier, join, leave, sum_over_ranks, world_from_env
 from ocr_core.errors import InputError
 from ocr_core.heads import CTCHead, FixedHead, Head, head_for_labels, head_from_dict
@@ -81,6 +82,10 @@ class TrainOptions:
     text_format: str | None = None  # a plate format the checkpoint carries (ocr_core.formats), for score --format auto
     corrections: str | None = None  # a corrections file (ocr_core.corrections) applied to --data
     upscale: str | None = None  # InputSpec.upscale of the new model; None: the --init checkpoint's, else the arch's
+    teachers: list[str] = field(default_factory=list)  # checkpoints to distil from (ocr_core.distill)
+    distill_position: int = 0
+    distill_temperature: float = 2.0
+    distill_weight: float = 1.0
 
 
 class AugmentedCrops(Dataset):
@@ -411,6 +416,7 @@ class _Run:
     fingerprint: str
     report: Callable[..., None]
     sources: dict[str, Any] | None = None
+    distiller: Distiller | None = None
     start_epoch: int = 0
     best_accuracy: float = -1.0
     best_loss: float = math.inf
@@ -457,6 +463,17 @@ def _setup(opts: TrainOptions, out: Path, state: dict[str, Any] | None, world: W
     net.to(device)
     if uses_amp(device):
         net = net.to(memory_format=torch.channels_last)
+    distiller = None
+    if opts.teachers:
+        glyphs = glyphs_at(train_set.labels, opts.distill_position)
+        if len(glyphs) < 2:
+            raise InputError(f"nothing to distil: the training labels have {len(glyphs)} distinct character(s) at "
+                             f"position {opts.distill_position}; give another --distill-position")
+        teachers = load_teachers(opts.teachers, input_spec.size, "".join(dict.fromkeys("".join(train_set.labels))))
+        for teacher in teachers:
+            teacher.model.to(device)
+        distiller = Distiller(teachers, glyphs, opts.distill_position, opts.distill_temperature,
+                              opts.distill_weight)
     # Labels longer than the model's time steps have an infinite loss that training zeroes: say so up front.
     val_labels = val_set.labels if val_set is not None else []
     for labels, what in ((train_set.labels, "training"), (val_labels, "validation")):
@@ -491,7 +508,8 @@ def _setup(opts: TrainOptions, out: Path, state: dict[str, Any] | None, world: W
     run = _Run(opts, out, world, device, arch, config, head, input_spec, model, net, loader, sampler, val_set,
                optimizer, scheduler, torch.amp.GradScaler(device.type, enabled=uses_amp(device)),
                augment_lib.pipeline_to_dict(pipeline) if pipeline is not None else None,
-               train_set.fingerprint(), report, sources=training_sources(opts, train_set.fingerprint()))
+               train_set.fingerprint(), report, sources=training_sources(opts, train_set.fingerprint()),
+               distiller=distiller)
     if state is not None:
         optimizer.load_state_dict(state["optimizer"])
         scheduler_state = dict(state["scheduler"])
@@ -531,6 +549,8 @@ def _epoch(run: _Run, epoch: int, stop: _StopFlag) -> tuple[float, int, bool]:
         with torch.autocast(run.device.type, enabled=uses_amp(run.device)):
             logits = run.model(images)
         loss = run.head.training_loss(logits, labels)
+        if run.distiller is not None:
+            loss = loss + run.distiller.loss(run.head, run.head.log_probs(logits), crops, labels, run.device)
         run.optimizer.zero_grad(set_to_none=True)
         run.scaler.scale(loss).backward()
         run.scaler.unscale_(run.optimizer)
