@@ -1,6 +1,6 @@
 """Several synthetic-only checkpoints on the 297 real plate crops, alone and read together.
 
-    python bench/ensemble_accuracy.py A.pt B.pt [C.pt ...] [--device auto]
+    python bench/ensemble_accuracy.py A.pt B.pt [C.pt ...] [--student S.pt] [--device auto]
 
 Asks whether independently trained models get *different* real crops wrong: if they do, their errors
 are variance, which an ensemble (and a model distilled from one) can remove, rather than a bias that
@@ -13,7 +13,8 @@ two ways of reading them together:
 - ``rescored``: every model's own reading and the frame-mean reading are candidates, and the candidate
   with the lowest summed loss over all models wins (a product of experts at the level of whole readings).
 
-It also counts how many crops' province glyph each model alone reads right. Each checkpoint enlarges the
+It also counts how many crops' province glyph each model alone reads right, and with ``--student`` how many
+of the glyphs that model 1 misses and another model reads a model distilled from them reads. Each checkpoint enlarges the
 crops with its own ``InputSpec.upscale``. All checkpoints must spell the same characters. Reading K
 models costs K times one model's time, so this is a measurement, not a shipped reader.
 Exits 0 with a note when ../shared/data is absent.
@@ -34,6 +35,7 @@ from real_plates import VAL_FRACTION, real_listing, skipped_line
 
 from ocr_core.checkpoint import load_model
 from ocr_core.data.dataset import decode_listing
+from ocr_core.data.sources import SourceListing
 from ocr_core.device import pick_device
 from ocr_core.errors import InputError
 from ocr_core.heads import Head
@@ -63,6 +65,36 @@ def read_together(head: Head, log_probs: Sequence[torch.Tensor]) -> dict[str, li
     return readings
 
 
+def student_line(right: np.ndarray, learnt: np.ndarray) -> str:
+    """What a student read of the province glyphs that model 1 misses and another model reads.
+
+    ``right`` is (models, crops), whether each model reads a crop's province glyph; ``learnt`` (crops,) the
+    same for the student (a model distilled from the others, or one to compare with them).
+    """
+    others = right[1:].any(0)
+    gain = ~right[0] & others
+    return (f"student reads {int(learnt.sum())} province glyphs right; of the {int(gain.sum())} that model 1 "
+            f"misses and another model reads, {int((learnt & gain).sum())}; it misses "
+            f"{int((~learnt & right[0]).sum())} that model 1 reads, and reads {int((learnt & ~right.any(0)).sum())} "
+            f"of the {int((~right.any(0)).sum())} that no model reads")
+
+
+def read_crops(path: str, listing: SourceListing, paths: list[str], device: torch.device) -> tuple[Head, torch.Tensor]:
+    """A checkpoint's head and its log-probabilities (on the CPU) for the real crops, enlarged its own way.
+
+    Raises:
+        InputError: the checkpoint does not load, or a crop does not decode.
+    """
+    loaded = load_model(path)
+    dataset = decode_listing(listing, loaded.input_size, upscale=loaded.input.upscale)
+    if [s.path for s in dataset.samples] != paths:
+        raise InputError(f"{path}: some real crops did not decode; bench/real_accuracy.py lists them")
+    loaded.model.to(device).eval()
+    with torch.inference_mode():
+        batch = to_model_input(dataset.images, loaded.input, device)
+        return loaded.head, loaded.head.log_probs(loaded.model(batch)).float().cpu()
+
+
 def frame_of(paths: list[str], labels: list[str], preds: list[str]) -> pd.DataFrame:
     """The columns of a score frame that ``report_rows`` reads."""
     frame = pd.DataFrame({"path": paths, "label": labels, "pred": preds})
@@ -78,6 +110,9 @@ def main() -> int:
     """Read the real crops with each checkpoint and with the ensemble; print the table."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoints", nargs="+", help="two or more synthetic-only checkpoints")
+    parser.add_argument("--student", default=None, metavar="CKPT",
+                        help="also read a model distilled from the checkpoints (train --teacher), and count which of "
+                             "the province glyphs that only some of them read it learnt")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
     if len(args.checkpoints) < 2:
@@ -91,26 +126,19 @@ def main() -> int:
     paths = [s.path for s in listing.samples]
     labels = [s.label for s in listing.samples]
     outputs, heads = [], []
-    for path in args.checkpoints:
-        try:
-            loaded = load_model(path)
-        except InputError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        dataset = decode_listing(listing, loaded.input_size, upscale=loaded.input.upscale)
-        if [s.path for s in dataset.samples] != paths:
-            print(f"error: {path}: some real crops did not decode; bench/real_accuracy.py lists them",
-                  file=sys.stderr)
-            return 2
-        loaded.model.to(device).eval()
-        with torch.inference_mode():
-            batch = to_model_input(dataset.images, loaded.input, device)
-            outputs.append(loaded.head.log_probs(loaded.model(batch)).float().cpu())
-        heads.append(loaded.head)
+    try:
+        for path in [*args.checkpoints, *([args.student] if args.student else [])]:
+            head, log_probs = read_crops(path, listing, paths, device)
+            outputs.append(log_probs)
+            heads.append(head)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if any(h.to_dict() != heads[0].to_dict() for h in heads[1:]) or len({o.shape for o in outputs}) > 1:
         print("error: the checkpoints spell different characters or read a different number of steps; "
               "give checkpoints of one head", file=sys.stderr)
         return 2
+    student = outputs.pop() if args.student else None
     readings = read_together(heads[0], outputs)
     right = np.array([[p[:1] == t[:1] for p, t in zip(readings[f"model {k + 1}"], labels, strict=True)]
                       for k in range(len(outputs))])
@@ -119,6 +147,11 @@ def main() -> int:
         print(f"model {k + 1}: {path}")
     print(f"province glyph read right by every model: {int(right.all(0).sum())}, by some but not all: "
           f"{int((right.any(0) & ~right.all(0)).sum())}, by none: {int((~right.any(0)).sum())}")
+    if student is not None:
+        readings["student"] = heads[0].decode(student)[0]
+        learnt = np.array([p[:1] == t[:1] for p, t in zip(readings["student"], labels, strict=True)])
+        print(f"student: {args.student}")
+        print(student_line(right, learnt))
     rows: list[dict[str, object]] = []
     for name, preds in readings.items():
         rows += report_rows(name, frame_of(paths, labels, preds), val_paths)

@@ -272,3 +272,14 @@ def test_ensemble_reading_rescores_candidates_by_the_summed_loss_of_every_model(
     assert readings["rescored"] == [min(losses, key=losses.get)] == ["AB1"]
     frame = ea.frame_of(["p"], ["AB1"], ["A21"])
     assert frame["edit_distance"].tolist() == [1] and not frame["correct"].any()
+
+
+def test_student_line_counts_what_a_student_learnt_of_the_glyphs_only_some_models_read() -> None:
+    ea = _bench("ensemble_accuracy")
+    # Six crops: model 1 misses 0-2, model 2 reads 0 and 1 of them; crop 5 no model reads.
+    right = np.array([[False, False, False, True, True, False],
+                      [True, True, False, True, False, False]])
+    learnt = np.array([True, False, False, False, True, True])
+    line = ea.student_line(right, learnt)
+    assert line == ("student reads 3 province glyphs right; of the 2 that model 1 misses and another model reads, 1; "
+                    "it misses 1 that model 1 reads, and reads 1 of the 2 that no model reads")
