@@ -4,7 +4,8 @@ Keys: ``format_version, arch, arch_config, head, input, vocab, input_size, state
 data_fingerprint, metrics, created`` and, for resumable training checkpoints, ``train_state``. A checkpoint saved
 by ``train`` also holds ``training_sources`` (optional; older files have none): the resolved training folders or
 manifests, the validation fraction held out of the first, and the training set's fingerprint, so a test set can
-be checked for crops the model was trained on (``ocr_core.near_duplicates.leakage``). ``head``
+be checked for crops the model was trained on (``ocr_core.near_duplicates.leakage``), and the checkpoints a
+run distilled from (``teachers``, only then). ``head``
 (``ocr_core.heads``) and ``input`` (``ocr_core.preprocess.InputSpec``) arrived with format 2; a format-1
 file is upgraded when read (a CTC head over ``vocab``, the architecture's default input settings at
 ``input_size``). ``vocab`` and ``input_size`` stay for readers of format 1. Nothing in a checkpoint needs

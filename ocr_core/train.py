@@ -265,13 +265,17 @@ def _resumed_seed(seed: int, finished_epochs: int) -> int:
 
 def training_sources(opts: TrainOptions, fingerprint: str) -> dict[str, Any]:
     """What a run trains on, for its checkpoints: resolved sources, the fraction of ``data`` held out for
-    validation (``split_by_hash``; 0 with ``--val``), the corrections file and the training set's fingerprint."""
+    validation (``split_by_hash``; 0 with ``--val``), the corrections file, the training set's fingerprint
+    and, when it distils, its teachers (checkpoint paths)."""
     def resolved(spec: str) -> str:
         return str(Path(spec).expanduser().resolve())
 
-    return {"data": resolved(opts.data), "val_split": 0.0 if opts.val else float(opts.val_split or 0.0),
-            "extra_data": [resolved(spec) for spec in opts.extra_data],
-            "corrections": resolved(opts.corrections) if opts.corrections else None, "fingerprint": fingerprint}
+    record = {"data": resolved(opts.data), "val_split": 0.0 if opts.val else float(opts.val_split or 0.0),
+              "extra_data": [resolved(spec) for spec in opts.extra_data],
+              "corrections": resolved(opts.corrections) if opts.corrections else None, "fingerprint": fingerprint}
+    if opts.teachers:
+        record["teachers"] = [resolved(path) for path in opts.teachers]
+    return record
 
 
 def _load_splits(opts: TrainOptions, input_spec: InputSpec,

@@ -143,6 +143,8 @@ def test_train_with_teachers_records_them_and_resumes_with_them(capsys, tmp_path
     assert options["teachers"] == [str(tmp_path / "t1.pt"), str(tmp_path / "t2.pt")]
     assert options["distill_temperature"] == 3.0 and options["distill_weight"] == 1.0
     assert read_checkpoint(run / "last.pt")["train_state"]["options"]["teachers"] == options["teachers"]
+    assert read_checkpoint(run / "best.pt")["training_sources"]["teachers"] == \
+        [str((tmp_path / name).resolve()) for name in ("t1.pt", "t2.pt")]
 
     code, _, err = run_cli(capsys, "train", "--resume", run, "--epochs", "2")
     assert code == 0, err
