@@ -179,3 +179,13 @@ def test_distill_settings_without_a_teacher_are_refused(capsys, tmp_path, make_i
     assert code == EXIT_INPUT_ERROR
     assert "--distill-temperature" in err and "--teacher" in err
     assert not (tmp_path / "run").exists()
+
+
+def test_a_position_with_one_glyph_or_none_has_nothing_to_distil(capsys, tmp_path, make_images):
+    data = tmp_path / "train"
+    make_images(data, ["ABC12", "BCA21", "CAB11", "ACB22"] * 3, naming="id")
+    save_model(tmp_path / "t.pt")
+    code, _, err = run_cli(capsys, "train", "--data", data, "--out", tmp_path / "run", *TRAIN,
+                           "--teacher", tmp_path / "t.pt", "--distill-position", "7")
+    assert code == EXIT_INPUT_ERROR, err
+    assert "nothing to distil" in err and "position 7" in err and "Traceback" not in err
