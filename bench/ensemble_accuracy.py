@@ -14,9 +14,9 @@ two ways of reading them together:
   with the lowest summed loss over all models wins (a product of experts at the level of whole readings).
 
 It also counts how many crops' province glyph each model alone reads right, and with ``--student`` how many
-of the glyphs that model 1 misses and another model reads a model distilled from them reads. Each checkpoint enlarges the
-crops with its own ``InputSpec.upscale``. All checkpoints must spell the same characters. Reading K
-models costs K times one model's time, so this is a measurement, not a shipped reader.
+of the glyphs that model 1 misses and another model reads a model distilled from them reads. Each checkpoint
+enlarges the crops with its own ``InputSpec.upscale``. All checkpoints must spell the same characters.
+Reading K models costs K times one model's time, so this is a measurement, not a shipped reader.
 Exits 0 with a note when ../shared/data is absent.
 """
 
@@ -73,13 +73,15 @@ def student_line(right: np.ndarray, learnt: np.ndarray) -> str:
     """
     others = right[1:].any(0)
     gain = ~right[0] & others
+    nobody = ~right.any(0)
     return (f"student reads {int(learnt.sum())} province glyphs right; of the {int(gain.sum())} that model 1 "
             f"misses and another model reads, {int((learnt & gain).sum())}; it misses "
-            f"{int((~learnt & right[0]).sum())} that model 1 reads, and reads {int((learnt & ~right.any(0)).sum())} "
-            f"of the {int((~right.any(0)).sum())} that no model reads")
+            f"{int((~learnt & right[0]).sum())} that model 1 reads, and reads {int((learnt & nobody).sum())} "
+            f"of the {int(nobody.sum())} that no model reads")
 
 
-def read_crops(path: str, listing: SourceListing, paths: list[str], device: torch.device) -> tuple[Head, torch.Tensor]:
+def read_crops(path: str, listing: SourceListing, paths: list[str],
+               device: torch.device) -> tuple[Head, torch.Tensor]:
     """A checkpoint's head and its log-probabilities (on the CPU) for the real crops, enlarged its own way.
 
     Raises:
@@ -111,8 +113,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoints", nargs="+", help="two or more synthetic-only checkpoints")
     parser.add_argument("--student", default=None, metavar="CKPT",
-                        help="also read a model distilled from the checkpoints (train --teacher), and count which of "
-                             "the province glyphs that only some of them read it learnt")
+                        help="also read a model distilled from the checkpoints (train --teacher), and count "
+                             "which of the province glyphs that only some of them read it learnt")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
     if len(args.checkpoints) < 2:

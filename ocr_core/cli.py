@@ -267,8 +267,9 @@ _RUN_OPTIONS = (
     ("--batch-size", "batch_size", None), ("--lr", "lr", None), ("--augment", "augment", None),
     ("--init", "init", None), ("--vocab", "vocab", None), ("--seed", "seed", 0), ("--strict", "strict", False),
     ("--out", "out", None), ("--corrections", "corrections", None), ("--format", "format", None),
-    ("--upscale", "upscale", None), ("--teacher", "teacher", None), ("--distill-position", "distill_position", None),
-    ("--distill-temperature", "distill_temperature", None), ("--distill-weight", "distill_weight", None),
+    ("--upscale", "upscale", None), ("--teacher", "teacher", None),
+    ("--distill-position", "distill_position", None), ("--distill-temperature", "distill_temperature", None),
+    ("--distill-weight", "distill_weight", None),
 )
 
 
@@ -333,7 +334,7 @@ def _distill_options(args: argparse.Namespace) -> dict[str, Any]:
             raise InputError(f"no --teacher was given, so {', '.join(given)} has nothing to distil from; add "
                              "--teacher CHECKPOINT or leave it out")
         return {}
-    return {"teachers": list(args.teacher), **{name: value for name, value in settings.items() if value is not None}}
+    return {"teachers": list(args.teacher), **{k: v for k, v in settings.items() if v is not None}}
 
 
 def _check_train_inputs(args: argparse.Namespace) -> None:
@@ -830,10 +831,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how crops smaller than the model input are enlarged, for training and in the checkpoint "
                         "(default: the --init checkpoint's, else linear; README, Heads and input settings)")
     p.add_argument("--teacher", type=existing_file, action="append", metavar="CHECKPOINT",
-                   help="distil from this checkpoint while training (repeatable: the teachers read together); "
-                        "README, Distillation")
+                   help="distil from this checkpoint while training (repeatable: the teachers read "
+                        "together); README, Distillation")
     p.add_argument("--distill-position", type=position_int, default=None, metavar="N",
-                   help="the character the teachers choose for each label (default 0: a plate's province glyph)")
+                   help="the character the teachers choose for each label (default 0: a plate's province "
+                        "glyph)")
     p.add_argument("--distill-temperature", type=positive_float, default=None, metavar="T",
                    help="how much the teachers' distribution is softened (default 2)")
     p.add_argument("--distill-weight", type=positive_float, default=None, metavar="W",

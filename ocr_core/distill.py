@@ -34,7 +34,8 @@ from ocr_core.preprocess import to_model_input
 _FLOOR = -1e4
 
 
-def load_teachers(paths: Sequence[str | Path], input_size: tuple[int, int], characters: str) -> list[LoadedModel]:
+def load_teachers(paths: Sequence[str | Path], input_size: tuple[int, int],
+                  characters: str) -> list[LoadedModel]:
     """The teacher checkpoints at ``paths``, checked against the student's crops and labels.
 
     Raises:
@@ -100,7 +101,8 @@ class Distiller:
                 images = to_model_input(crops, teacher.input, device)
                 with torch.autocast(device.type, enabled=uses_amp(device)):
                     logits = teacher.model(images)
-                total += self._candidate_log_likelihoods(teacher.head, teacher.head.log_probs(logits), rows, texts)
+                log_probs = teacher.head.log_probs(logits)
+                total += self._candidate_log_likelihoods(teacher.head, log_probs, rows, texts)
             return (total / len(self.teachers) / self.temperature).softmax(-1)
 
     def loss(self, head: Head, log_probs: torch.Tensor, crops: torch.Tensor, labels: Sequence[str],

@@ -272,7 +272,8 @@ def training_sources(opts: TrainOptions, fingerprint: str) -> dict[str, Any]:
 
     record = {"data": resolved(opts.data), "val_split": 0.0 if opts.val else float(opts.val_split or 0.0),
               "extra_data": [resolved(spec) for spec in opts.extra_data],
-              "corrections": resolved(opts.corrections) if opts.corrections else None, "fingerprint": fingerprint}
+              "corrections": resolved(opts.corrections) if opts.corrections else None,
+              "fingerprint": fingerprint}
     if opts.teachers:
         record["teachers"] = [resolved(path) for path in opts.teachers]
     return record
@@ -471,9 +472,11 @@ def _setup(opts: TrainOptions, out: Path, state: dict[str, Any] | None, world: W
     if opts.teachers:
         glyphs = glyphs_at(train_set.labels, opts.distill_position)
         if len(glyphs) < 2:
-            raise InputError(f"nothing to distil: the training labels have {len(glyphs)} distinct character(s) at "
-                             f"position {opts.distill_position}; give another --distill-position")
-        teachers = load_teachers(opts.teachers, input_spec.size, "".join(dict.fromkeys("".join(train_set.labels))))
+            raise InputError(f"nothing to distil: the training labels have {len(glyphs)} distinct "
+                             f"character(s) at position {opts.distill_position}; give another "
+                             "--distill-position")
+        characters = "".join(dict.fromkeys("".join(train_set.labels)))
+        teachers = load_teachers(opts.teachers, input_spec.size, characters)
         for teacher in teachers:
             teacher.model.to(device)
         distiller = Distiller(teachers, glyphs, opts.distill_position, opts.distill_temperature,

@@ -281,5 +281,5 @@ def test_student_line_counts_what_a_student_learnt_of_the_glyphs_only_some_model
                       [True, True, False, True, False, False]])
     learnt = np.array([True, False, False, False, True, True])
     line = ea.student_line(right, learnt)
-    assert line == ("student reads 3 province glyphs right; of the 2 that model 1 misses and another model reads, 1; "
-                    "it misses 1 that model 1 reads, and reads 1 of the 2 that no model reads")
+    assert line == ("student reads 3 province glyphs right; of the 2 that model 1 misses and another model "
+                    "reads, 1; it misses 1 that model 1 reads, and reads 1 of the 2 that no model reads")

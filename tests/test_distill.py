@@ -54,7 +54,8 @@ def teacher(head: CTCHead | FixedHead, logits: torch.Tensor) -> LoadedModel:
 def test_sequence_log_likelihoods_are_minus_the_sample_losses_and_carry_a_gradient(head):
     torch.manual_seed(0)
     steps = 8 if isinstance(head, CTCHead) else 3
-    logits = torch.randn(3, steps, head.output_classes if isinstance(head, CTCHead) else 4, requires_grad=True)
+    classes = head.output_classes if isinstance(head, CTCHead) else 4
+    logits = torch.randn(3, steps, classes, requires_grad=True)
     labels = ["A12", "B21", "AB1"]
     scores = head.sequence_log_likelihoods(head.log_probs(logits), labels)
     np.testing.assert_allclose(-scores.detach().numpy(), head.sample_losses(head.log_probs(logits), labels),
@@ -136,8 +137,9 @@ def test_train_with_teachers_records_them_and_resumes_with_them(capsys, tmp_path
     save_model(tmp_path / "t1.pt")
     save_model(tmp_path / "t2.pt")
     run = tmp_path / "run"
-    code, out, err = run_cli(capsys, "train", "--data", data, "--out", run, *TRAIN, "--teacher", tmp_path / "t1.pt",
-                             "--teacher", tmp_path / "t2.pt", "--distill-temperature", "3")
+    teachers = ("--teacher", tmp_path / "t1.pt", "--teacher", tmp_path / "t2.pt")
+    code, _, err = run_cli(capsys, "train", "--data", data, "--out", run, *TRAIN, *teachers,
+                           "--distill-temperature", "3")
     assert code == 0, err
     options = json.loads((run / "options.json").read_text())
     assert options["teachers"] == [str(tmp_path / "t1.pt"), str(tmp_path / "t2.pt")]
