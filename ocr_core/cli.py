@@ -270,6 +270,7 @@ _RUN_OPTIONS = (
     ("--upscale", "upscale", None), ("--teacher", "teacher", None),
     ("--distill-position", "distill_position", None), ("--distill-temperature", "distill_temperature", None),
     ("--distill-weight", "distill_weight", None),
+    ("--distill-other-positions", "distill_other_positions", None),
 )
 
 
@@ -327,7 +328,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _distill_options(args: argparse.Namespace) -> dict[str, Any]:
     """The TrainOptions of --teacher and its settings (which need a --teacher to mean anything)."""
     settings = {"distill_position": args.distill_position, "distill_temperature": args.distill_temperature,
-                "distill_weight": args.distill_weight}
+                "distill_weight": args.distill_weight,
+                "distill_other_positions": args.distill_other_positions}
     given = [f"--{name.replace('_', '-')}" for name, value in settings.items() if value is not None]
     if not args.teacher:
         if given:
@@ -840,6 +842,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how much the teachers' distribution is softened (default 2)")
     p.add_argument("--distill-weight", type=positive_float, default=None, metavar="W",
                    help="the distillation loss's weight next to the head's own loss (default 1)")
+    p.add_argument("--distill-other-positions", action="store_true", default=None,
+                   help="each step also distils one other position, the positions taking turns, so the "
+                        "teachers teach the letters and digits too")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("score", help="score a dataset and print n, accuracy and CER",

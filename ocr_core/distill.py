@@ -13,12 +13,16 @@ by its head's log-likelihood; the teachers' mean log-likelihood, divided by ``te
 distribution over the candidates, and the student's own candidate log-likelihoods are pulled toward it
 by a KL divergence, times ``temperature ** 2`` so that its gradient keeps its size across temperatures
 (Hinton et al., 2015). The loop adds ``weight`` times this to the head's loss.
+
+With ``other_glyphs`` (``train --distill-other-positions``) each step also distils one more position, the
+positions taking turns step by step, so that the teachers teach the letters and digits too and not only
+the province glyph, whose teaching alone costs the letters a point (README, Distillation).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -63,6 +67,13 @@ def glyphs_at(labels: Sequence[str], position: int) -> str:
     return "".join(dict.fromkeys(label[position] for label in labels if len(label) > position))
 
 
+def glyphs_by_position(labels: Sequence[str], skip: int) -> dict[int, str]:
+    """The glyphs seen at every position of ``labels`` but ``skip``, where at least two are seen."""
+    longest = max((len(label) for label in labels), default=0)
+    glyphs = {position: glyphs_at(labels, position) for position in range(longest) if position != skip}
+    return {position: seen for position, seen in glyphs.items() if len(seen) >= 2}
+
+
 def substitutions(labels: Sequence[str], position: int, glyphs: str) -> tuple[list[int], list[str]]:
     """For each label long enough, itself with its character at ``position`` replaced by every glyph.
 
@@ -79,43 +90,78 @@ def substitutions(labels: Sequence[str], position: int, glyphs: str) -> tuple[li
 
 @dataclass
 class Distiller:
-    """What a training run needs to distil: its teachers, the glyphs to choose between and the settings."""
+    """What a training run needs to distil: its teachers, the glyphs to choose between and the settings.
+
+    ``glyphs`` are the choices at ``position``, distilled every step; ``other_glyphs`` maps further
+    positions to their choices, one of them distilled per step in turn (empty: none).
+    """
 
     teachers: list[LoadedModel]
     glyphs: str
     position: int = 0
     temperature: float = 2.0
     weight: float = 1.0
+    other_glyphs: dict[int, str] = field(default_factory=dict)
 
-    def _candidate_log_likelihoods(self, head: Head, log_probs: torch.Tensor, rows: list[int],
-                                   texts: list[str]) -> torch.Tensor:
+    def positions_at(self, step: int) -> list[tuple[int, str]]:
+        """The positions, with their glyphs, that step ``step`` distils."""
+        positions = [(self.position, self.glyphs)]
+        if self.other_glyphs:
+            other = sorted(self.other_glyphs)[step % len(self.other_glyphs)]
+            positions.append((other, self.other_glyphs[other]))
+        return positions
+
+    @staticmethod
+    def _candidate_log_likelihoods(head: Head, log_probs: torch.Tensor, rows: list[int], texts: list[str],
+                                   choices: int) -> torch.Tensor:
         scores = head.sequence_log_likelihoods(log_probs[rows], texts)
-        return scores.nan_to_num(nan=_FLOOR, neginf=_FLOOR).clamp(min=_FLOOR).view(-1, len(self.glyphs))
+        return scores.nan_to_num(nan=_FLOOR, neginf=_FLOOR).clamp(min=_FLOOR).view(-1, choices)
 
-    def teacher_targets(self, crops: torch.Tensor, rows: list[int], texts: list[str],
-                        device: torch.device) -> torch.Tensor:
-        """The teachers' distribution over each label's candidates, (labels, glyphs), without gradient."""
+    def _teacher_log_probs(self, crops: torch.Tensor, device: torch.device) -> list[torch.Tensor]:
+        outputs = []
         with torch.no_grad():
-            total = torch.zeros(len(texts) // len(self.glyphs), len(self.glyphs), device=device)
             for teacher in self.teachers:
                 images = to_model_input(crops, teacher.input, device)
                 with torch.autocast(device.type, enabled=uses_amp(device)):
                     logits = teacher.model(images)
-                log_probs = teacher.head.log_probs(logits)
-                total += self._candidate_log_likelihoods(teacher.head, log_probs, rows, texts)
+                outputs.append(teacher.head.log_probs(logits))
+        return outputs
+
+    def teacher_targets(self, crops: torch.Tensor, rows: list[int], texts: list[str],
+                        device: torch.device, glyphs: str | None = None,
+                        teacher_log_probs: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """The teachers' distribution over each label's candidates, (labels, glyphs), without gradient.
+
+        ``glyphs`` are the choices the candidates were made of (default ``self.glyphs``);
+        ``teacher_log_probs`` are the teachers' outputs for ``crops`` when already computed.
+        """
+        choices = len(glyphs if glyphs is not None else self.glyphs)
+        if teacher_log_probs is None:
+            teacher_log_probs = self._teacher_log_probs(crops, device)
+        with torch.no_grad():
+            total = torch.zeros(len(texts) // choices, choices, device=device)
+            for teacher, log_probs in zip(self.teachers, teacher_log_probs):
+                total += self._candidate_log_likelihoods(teacher.head, log_probs, rows, texts, choices)
             return (total / len(self.teachers) / self.temperature).softmax(-1)
 
     def loss(self, head: Head, log_probs: torch.Tensor, crops: torch.Tensor, labels: Sequence[str],
-             device: torch.device) -> torch.Tensor:
+             device: torch.device, step: int = 0) -> torch.Tensor:
         """``weight`` times the KL divergence of the student's candidate distribution from the teachers'.
 
         ``log_probs`` are the student's (N, T, C) outputs for ``crops`` (N, H, W, 3 uint8, as the loader
-        gives them); labels shorter than ``position + 1`` take no part.
+        gives them); ``step`` picks the other position this step distils. Labels too short for a position
+        take no part in it; the KL of each position distilled is added.
         """
-        rows, texts = substitutions(labels, self.position, self.glyphs)
-        if not rows:
-            return log_probs.sum() * 0.0
-        target = self.teacher_targets(crops, rows, texts, device)
-        student = self._candidate_log_likelihoods(head, log_probs, rows, texts) / self.temperature
-        kl = F.kl_div(student.log_softmax(-1), target, reduction="batchmean")
-        return self.weight * self.temperature**2 * kl
+        total = log_probs.sum() * 0.0
+        teacher_log_probs: list[torch.Tensor] | None = None
+        for position, glyphs in self.positions_at(step):
+            rows, texts = substitutions(labels, position, glyphs)
+            if not rows:
+                continue
+            if teacher_log_probs is None:
+                teacher_log_probs = self._teacher_log_probs(crops, device)
+            target = self.teacher_targets(crops, rows, texts, device, glyphs, teacher_log_probs)
+            student = self._candidate_log_likelihoods(head, log_probs, rows, texts, len(glyphs))
+            kl = F.kl_div((student / self.temperature).log_softmax(-1), target, reduction="batchmean")
+            total = total + kl
+        return self.weight * self.temperature**2 * total

@@ -35,7 +35,7 @@ from ocr_core.corrections import apply_to_listing, load_corrections
 from ocr_core.data.dataset import PlateDataset, decode_listing, load_dataset
 from ocr_core.data.sources import list_source, split_by_hash
 from ocr_core.device import default_batch_size, uses_amp
-from ocr_core.distill import Distiller, glyphs_at, load_teachers
+from ocr_core.distill import Distiller, glyphs_at, glyphs_by_position, load_teachers
 from ocr_core.distributed import World, any_rank, barrier, join, leave, sum_over_ranks, world_from_env
 from ocr_core.errors import InputError
 from ocr_core.heads import CTCHead, FixedHead, Head, head_for_labels, head_from_dict
@@ -86,6 +86,7 @@ class TrainOptions:
     distill_position: int = 0
     distill_temperature: float = 2.0
     distill_weight: float = 1.0
+    distill_other_positions: bool = False  # one more position per step, in turn (ocr_core.distill)
 
 
 class AugmentedCrops(Dataset):
@@ -479,8 +480,10 @@ def _setup(opts: TrainOptions, out: Path, state: dict[str, Any] | None, world: W
         teachers = load_teachers(opts.teachers, input_spec.size, characters)
         for teacher in teachers:
             teacher.model.to(device)
+        other_glyphs = (glyphs_by_position(train_set.labels, skip=opts.distill_position)
+                        if opts.distill_other_positions else {})
         distiller = Distiller(teachers, glyphs, opts.distill_position, opts.distill_temperature,
-                              opts.distill_weight)
+                              opts.distill_weight, other_glyphs)
     # Labels longer than the model's time steps have an infinite loss that training zeroes: say so up front.
     val_labels = val_set.labels if val_set is not None else []
     for labels, what in ((train_set.labels, "training"), (val_labels, "validation")):
@@ -557,7 +560,8 @@ def _epoch(run: _Run, epoch: int, stop: _StopFlag) -> tuple[float, int, bool]:
             logits = run.model(images)
         loss = run.head.training_loss(logits, labels)
         if run.distiller is not None:
-            loss = loss + run.distiller.loss(run.head, run.head.log_probs(logits), crops, labels, run.device)
+            loss = loss + run.distiller.loss(run.head, run.head.log_probs(logits), crops, labels, run.device,
+                                             step=epoch * steps + step)
         run.optimizer.zero_grad(set_to_none=True)
         run.scaler.scale(loss).backward()
         run.scaler.unscale_(run.optimizer)

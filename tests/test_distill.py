@@ -11,7 +11,7 @@ from torch import nn
 
 from ocr_core.checkpoint import LoadedModel, make_checkpoint, read_checkpoint, save_checkpoint
 from ocr_core.cli import EXIT_INPUT_ERROR, main
-from ocr_core.distill import Distiller, glyphs_at, substitutions
+from ocr_core.distill import Distiller, glyphs_at, glyphs_by_position, substitutions
 from ocr_core.heads import CTCHead, FixedHead
 from ocr_core.models import arch_config, build_model
 from ocr_core.preprocess import InputSpec
@@ -113,6 +113,40 @@ def test_distillation_from_a_teacher_that_agrees_with_the_student_costs_nothing(
     assert empty.item() == 0.0
 
 
+def test_other_positions_are_every_position_with_a_choice_and_take_turns_step_by_step():
+    labels = ["皖A1", "沪A2", "皖A3X", "皖B1"]
+    other = glyphs_by_position(labels, skip=0)
+    assert other == {1: "AB", 2: "123"}  # position 0 is distilled anyway; position 3 has one glyph only
+    distiller = Distiller([], "皖沪", other_glyphs=other)
+    assert [distiller.positions_at(step) for step in range(3)] == [
+        [(0, "皖沪"), (1, "AB")], [(0, "皖沪"), (2, "123")], [(0, "皖沪"), (1, "AB")]]
+    assert Distiller([], "皖沪").positions_at(1) == [(0, "皖沪")]
+
+
+@pytest.mark.parametrize("kind", ["ctc", "fixed"])
+@pytest.mark.parametrize("others", [True, False], ids=["other-positions", "province-only"])
+def test_other_positions_teach_a_letter_the_province_alone_leaves_alone(kind, others):
+    # The label says A1B; the teachers read A2B. Only a distiller that also distils position 1 moves the
+    # student's second character to 2; one that distils position 0 alone must leave it at 1.
+    head = CTCHead("AB12") if kind == "ctc" else FixedHead("AB12", 3)
+    make = ctc_logits if kind == "ctc" else fixed_logits
+    teachers = [teacher(head, make(head, "A2B"))]
+    distiller = Distiller(teachers, "AB", position=0, temperature=2.0,
+                          other_glyphs={1: "12"} if others else {})
+    student = (make(head, "A1B") * 0.25)[None]
+    student[0, 1] = make(head, "A1B")[1] * 0.05  # barely decided at the second step / position
+    student.requires_grad_(True)
+    optimizer = torch.optim.SGD([student], lr=1.0)
+    crops = torch.zeros(1, 32, 128, 3, dtype=torch.uint8)
+    for step in range(30):
+        loss = distiller.loss(head, head.log_probs(student), crops, ["A1B"], CPU, step=step)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    reading = head.decode(head.log_probs(student.detach()))[0][0]
+    assert reading[1] == ("2" if others else "1"), reading
+
+
 def save_model(path, input_size: tuple[int, int] = (32, 128), chars: str = "12ABC") -> None:
     torch.manual_seed(0)
     head = CTCHead(chars)
@@ -139,9 +173,10 @@ def test_train_with_teachers_records_them_and_resumes_with_them(capsys, tmp_path
     run = tmp_path / "run"
     teachers = ("--teacher", tmp_path / "t1.pt", "--teacher", tmp_path / "t2.pt")
     code, _, err = run_cli(capsys, "train", "--data", data, "--out", run, *TRAIN, *teachers,
-                           "--distill-temperature", "3")
+                           "--distill-temperature", "3", "--distill-other-positions")
     assert code == 0, err
     options = json.loads((run / "options.json").read_text())
+    assert options["distill_other_positions"] is True
     assert options["teachers"] == [str(tmp_path / "t1.pt"), str(tmp_path / "t2.pt")]
     assert options["distill_temperature"] == 3.0 and options["distill_weight"] == 1.0
     assert read_checkpoint(run / "last.pt")["train_state"]["options"]["teachers"] == options["teachers"]
@@ -177,9 +212,9 @@ def test_distill_settings_without_a_teacher_are_refused(capsys, tmp_path, make_i
     data = tmp_path / "train"
     make_images(data, ["ABC12"] * 4, naming="id")
     code, _, err = run_cli(capsys, "train", "--data", data, "--out", tmp_path / "run", *TRAIN,
-                           "--distill-temperature", "4")
+                           "--distill-temperature", "4", "--distill-other-positions")
     assert code == EXIT_INPUT_ERROR
-    assert "--distill-temperature" in err and "--teacher" in err
+    assert "--distill-temperature" in err and "--distill-other-positions" in err and "--teacher" in err
     assert not (tmp_path / "run").exists()
 
 
