@@ -338,11 +338,16 @@ def train_command(options: dict[str, Any]) -> list[str]:
     cmd = [*launcher, "train", "--data", str(options["data"]), "--out", str(options["out"])]
     flags = {"val": "--val", "val_split": "--val-split", "arch": "--arch", "epochs": "--epochs",
              "batch_size": "--batch-size", "lr": "--lr", "augment": "--augment", "init": "--init",
-             "device": "--device", "seed": "--seed", "workers": "--workers"}
+             "device": "--device", "seed": "--seed", "workers": "--workers",
+             "distill_temperature": "--distill-temperature"}
     for key, flag in flags.items():
         value = options.get(key)
         if value not in (None, ""):
             cmd += [flag, str(value)]
+    for teacher in options.get("teachers") or []:
+        cmd += ["--teacher", str(teacher)]
+    if options.get("distill_other_positions"):
+        cmd.append("--distill-other-positions")
     return cmd
 
 

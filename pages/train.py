@@ -29,6 +29,7 @@ from ocr_core.runs import launch_training, list_runs, progress_line, read_histor
 from ocr_core.train import FINETUNE_LR, SCRATCH_LR
 
 import augment_spec
+import choices
 import loaders
 import widgets
 
@@ -102,6 +103,33 @@ def augment_options() -> dict[str, str]:
     return options
 
 
+def teacher_options() -> dict[str, str]:
+    """Checkpoints that can teach: the sidebar's checkpoint choices that are PlateLens checkpoints."""
+    return {path: label for path, label in choices.checkpoint_options().items()
+            if path != choices.OTHER and path.endswith(".pt")}
+
+
+def distill_ui() -> dict:
+    """Teachers and their settings (README, Distillation); an empty dict when no teacher is picked."""
+    with st.expander("Distillation"):
+        options = teacher_options()
+        teachers = st.multiselect(
+            "Teachers", list(options), format_func=lambda path: options.get(path, path), key="train_teachers",
+            help="checkpoints that read every training crop together and teach the model in training which "
+                 "glyph each crop shows; each one reads every batch, so training slows down with each")
+        cols = st.columns(2)
+        temperature = cols[0].number_input("Temperature", 0.5, 20.0, 2.0, step=0.5, key="train_distill_t",
+                                           disabled=not teachers,
+                                           help="how much the teachers' distribution is softened")
+        others = cols[1].checkbox("Teach every position", key="train_distill_others", disabled=not teachers,
+                                  help="the first character (a plate's province glyph) every step, and one "
+                                       "other position per step in turn, so letters and digits learn too")
+    if not teachers:
+        return {}
+    return {"teachers": teachers, "distill_temperature": float(temperature),
+            "distill_other_positions": bool(others)}
+
+
 def form_ui() -> dict | None:
     """The training inputs; returns the options for ``launch_training`` when Start is pressed."""
     train_sources = source_options(include_embedded=False)
@@ -131,6 +159,7 @@ def form_ui() -> dict | None:
                                   format="%.5f", step=1e-4, key="train_lr_finetune" if fine_tune else "train_lr",
                                   help="peak of the one-cycle schedule; fine-tunes default to a lower one")
         augment = widgets.path_picker("Augmentation", augment_options(), "train_augment")
+        distill = distill_ui()
         with st.expander("Advanced"):
             cols = st.columns(4)
             workers = cols[0].number_input("DataLoader workers", 0, 16, 2, key="train_workers")
@@ -157,7 +186,7 @@ def form_ui() -> dict | None:
         "val": None if val == SPLIT else val, "val_split": 0.1 if val == SPLIT else None,
         "arch": arch, "epochs": int(epochs), "batch_size": int(batch_size), "lr": float(lr),
         "augment": augment, "init": init if fine_tune else None, "device": device,
-        "seed": int(seed), "workers": int(workers), "processes": int(processes),
+        "seed": int(seed), "workers": int(workers), "processes": int(processes), **distill,
     }
 
 
@@ -175,8 +204,9 @@ def start(options: dict) -> None:
                     # The training process reads every listed file, so one escaping file refuses the run.
                     raise InputError(f"{what} {options[key]} lists {len(escaped)} file(s) {OUTSIDE_ROOTS}, "
                                      f"first {escaped[0]}; keep the images inside the roots")
-        if options.get("init"):
-            loaders.model(options["init"])
+        for checkpoint in [options.get("init"), *options.get("teachers", [])]:
+            if checkpoint:
+                loaders.model(checkpoint)
         pick_device(options["device"])
         if options["augment"] == LAB:
             path = out / "augment.json"

@@ -248,6 +248,9 @@ def test_train_page_runs_a_tiny_training_to_the_end(app, env):
     at.number_input(key="train_workers").set_value(0)
     at.selectbox(key="train_augment").set_value("none")
     at.text_input(key="train_name").set_value("tiny-run")
+    # The demo teaches it, every position in turn (README, Distillation).
+    at.multiselect(key="train_teachers").set_value([str(workspace.DEMO_CHECKPOINT)]).run()
+    at.checkbox(key="train_distill_others").check()
     at.button(key="train_start").click().run()
     assert_clean(at)
     run_dir = workspace.runs_dir() / "tiny-run"
@@ -261,6 +264,8 @@ def test_train_page_runs_a_tiny_training_to_the_end(app, env):
     log = (run_dir / "train.log").read_text(encoding="utf-8", errors="replace")
     assert run_state(run_dir) == "finished", log[-2000:]
     assert len(read_history(run_dir)) == 1
+    options = json.loads((run_dir / OPTIONS_FILE).read_text(encoding="utf-8"))
+    assert options["teachers"] == [str(workspace.DEMO_CHECKPOINT)] and options["distill_other_positions"]
     at.run()
     assert_clean(at)
     assert at.get("plotly_chart"), "the run's curves"

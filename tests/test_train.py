@@ -359,6 +359,12 @@ def test_train_command_round_trips_options(tmp_path):
     assert cmd[:3] == [sys.executable, "-m", "ocr_core"]
     assert cmd[cmd.index("--epochs") + 1] == "4" and "--init" not in cmd
     assert cmd[cmd.index("--workers") + 1] == "0"
+    assert "--teacher" not in cmd and "--distill-other-positions" not in cmd
+
+    cmd = train_command({"data": "d", "out": str(tmp_path), "teachers": ["a.pt", "b.pt"],
+                         "distill_temperature": 4.0, "distill_other_positions": True})
+    assert [cmd[i + 1] for i, arg in enumerate(cmd) if arg == "--teacher"] == ["a.pt", "b.pt"]
+    assert cmd[cmd.index("--distill-temperature") + 1] == "4.0" and "--distill-other-positions" in cmd
 
 
 def test_make_checkpoint_train_state_is_weights_only_loadable(tmp_path):
