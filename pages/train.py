@@ -22,6 +22,7 @@ from ocr_core.augment import save_pipeline
 from ocr_core.data import synth
 from ocr_core.data.sources import list_source
 from ocr_core.device import pick_device
+from ocr_core.distill import load_teachers
 from ocr_core.errors import InputError
 from ocr_core.models import ARCHITECTURES, DEFAULT_ARCH
 from ocr_core.roots import OUTSIDE_ROOTS, confine, confine_listing
@@ -207,6 +208,10 @@ def start(options: dict) -> None:
         for checkpoint in [options.get("init"), *options.get("teachers", [])]:
             if checkpoint:
                 loaders.model(checkpoint)
+        if options.get("teachers"):
+            input_size = (loaders.model(options["init"]).input_size if options.get("init")
+                          else ARCHITECTURES[options["arch"]].input.size)
+            load_teachers(options["teachers"], input_size, "")  # the labels' characters: checked by the run
         pick_device(options["device"])
         if options["augment"] == LAB:
             path = out / "augment.json"

@@ -273,6 +273,31 @@ def test_train_page_runs_a_tiny_training_to_the_end(app, env):
         "tiny-run" in o for o in at.sidebar.selectbox(key="checkpoint").options)
 
 
+def test_train_page_refuses_a_teacher_of_another_input_size_in_one_sentence(app, env):
+    tiny = workspace.datasets_dir() / "synth-refused"
+    synth.generate(tiny, 8, seed=6, styles=("ccpd",))
+    (tiny / ".complete").write_text("seed=6 count=8\n", encoding="utf-8")
+    teacher = workspace.uploads_dir() / "small-input.pt"
+    teacher.parent.mkdir(parents=True, exist_ok=True)
+    vocab = Vocab(synth.style_charset("ccpd"))
+    config = arch_config("small")
+    model = build_model("small", vocab.num_classes, config)
+    save_checkpoint(make_checkpoint(model, "small", config, vocab, (24, 94)), teacher)
+    try:
+        at = open_page(app, "train")
+        at.selectbox(key="train_data").set_value(str(tiny))
+        at.multiselect(key="train_teachers").set_value([str(teacher)])
+        at.text_input(key="train_name").set_value("refused-run")
+        at.button(key="train_start").click().run()
+        assert not at.exception
+        errors = [e.value for e in at.error]
+        assert len(errors) == 1 and "24x94" in errors[0] and "input size" in errors[0], errors
+        assert not (workspace.runs_dir() / "refused-run").exists()
+    finally:
+        teacher.unlink()
+        shutil.rmtree(tiny)  # other tests list the workspace's sets
+
+
 def test_train_page_shows_a_running_runs_progress_within_the_epoch(app, env):
     run_dir = workspace.runs_dir() / "long-run"
     run_dir.mkdir(parents=True, exist_ok=True)
