@@ -13,8 +13,9 @@ two ways of reading them together:
 - ``rescored``: every model's own reading and the frame-mean reading are candidates, and the candidate
   with the lowest summed loss over all models wins (a product of experts at the level of whole readings).
 
-It also counts how many crops' province glyph each model alone reads right, and with ``--student`` how many
-of the glyphs that model 1 misses and another model reads a model distilled from them reads. Each checkpoint
+It also counts how many crops' province glyph each model alone reads right, lists the crops whose province
+no model reads (with each model's reading and the half of the split each is in), and with ``--student``
+counts how many of the glyphs that model 1 misses and another model reads a model distilled from them reads. Each checkpoint
 enlarges the crops with its own ``InputSpec.upscale``. All checkpoints must spell the same characters.
 Reading K models costs K times one model's time, so this is a measurement, not a shipped reader.
 Exits 0 with a note when ../shared/data is absent.
@@ -25,6 +26,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -78,6 +80,19 @@ def student_line(right: np.ndarray, learnt: np.ndarray) -> str:
             f"misses and another model reads, {int((learnt & gain).sum())}; it misses "
             f"{int((~learnt & right[0]).sum())} that model 1 reads, and reads {int((learnt & nobody).sum())} "
             f"of the {int(nobody.sum())} that no model reads")
+
+
+def unread_lines(paths: list[str], labels: list[str], model_readings: Sequence[Sequence[str]],
+                 val_paths: Sequence[str]) -> list[str]:
+    """One line per crop whose province glyph no model reads: its file, half, label and every reading."""
+    val = set(val_paths)
+    lines = []
+    for i, (path, label) in enumerate(zip(paths, labels, strict=True)):
+        reads = [readings[i] for readings in model_readings]
+        if all(read[:1] != label[:1] for read in reads):
+            half = "val" if path in val else "train"
+            lines.append(f"  {Path(path).name} ({half} half): {label} -> {', '.join(reads)}")
+    return lines
 
 
 def read_crops(path: str, listing: SourceListing, paths: list[str],
@@ -149,6 +164,8 @@ def main() -> int:
         print(f"model {k + 1}: {path}")
     print(f"province glyph read right by every model: {int(right.all(0).sum())}, by some but not all: "
           f"{int((right.any(0) & ~right.all(0)).sum())}, by none: {int((~right.any(0)).sum())}")
+    print("\n".join(unread_lines(paths, labels, [readings[f"model {k + 1}"] for k in range(len(outputs))],
+                                 val_paths)))
     if student is not None:
         readings["student"] = heads[0].decode(student)[0]
         learnt = np.array([p[:1] == t[:1] for p, t in zip(readings["student"], labels, strict=True)])

@@ -283,3 +283,11 @@ def test_student_line_counts_what_a_student_learnt_of_the_glyphs_only_some_model
     line = ea.student_line(right, learnt)
     assert line == ("student reads 3 province glyphs right; of the 2 that model 1 misses and another model "
                     "reads, 1; it misses 1 that model 1 reads, and reads 1 of the 2 that no model reads")
+
+
+def test_unread_lines_name_the_crops_whose_province_no_model_reads() -> None:
+    ea = _bench("ensemble_accuracy")
+    paths = ["/r/皖A1.jpg", "/r/皖B2.jpg", "/r/沪C3.jpg"]
+    labels = ["皖A1", "皖B2", "沪C3"]
+    readings = [["皖A1", "云B2", "皖C3"], ["浙A1", "赣B2", "沪C3"]]
+    assert ea.unread_lines(paths, labels, readings, ["/r/皖B2.jpg"]) == ["  皖B2.jpg (val half): 皖B2 -> 云B2, 赣B2"]
