@@ -15,9 +15,10 @@ two ways of reading them together:
 
 It also counts how many crops' province glyph each model alone reads right, lists the crops whose province
 no model reads (with each model's reading and the half of the split each is in), and with ``--student``
-counts how many of the glyphs that model 1 misses and another model reads a model distilled from them reads. Each checkpoint
-enlarges the crops with its own ``InputSpec.upscale``. All checkpoints must spell the same characters.
-Reading K models costs K times one model's time, so this is a measurement, not a shipped reader.
+counts how many of the glyphs that model 1 misses and another model reads a model distilled from them
+reads. Each checkpoint enlarges the crops with its own ``InputSpec.upscale``. All checkpoints must spell
+the same characters. Reading K models costs K times one model's time, so this is a measurement, not a
+shipped reader.
 Exits 0 with a note when ../shared/data is absent.
 """
 
@@ -164,8 +165,9 @@ def main() -> int:
         print(f"model {k + 1}: {path}")
     print(f"province glyph read right by every model: {int(right.all(0).sum())}, by some but not all: "
           f"{int((right.any(0) & ~right.all(0)).sum())}, by none: {int((~right.any(0)).sum())}")
-    print("\n".join(unread_lines(paths, labels, [readings[f"model {k + 1}"] for k in range(len(outputs))],
-                                 val_paths)))
+    model_readings = [readings[f"model {k + 1}"] for k in range(len(outputs))]
+    for line in unread_lines(paths, labels, model_readings, val_paths):
+        print(line)
     if student is not None:
         readings["student"] = heads[0].decode(student)[0]
         learnt = np.array([p[:1] == t[:1] for p, t in zip(readings["student"], labels, strict=True)])

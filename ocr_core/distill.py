@@ -127,22 +127,18 @@ class Distiller:
                 outputs.append(teacher.head.log_probs(logits))
         return outputs
 
-    def teacher_targets(self, crops: torch.Tensor, rows: list[int], texts: list[str],
-                        device: torch.device, glyphs: str | None = None,
-                        teacher_log_probs: list[torch.Tensor] | None = None) -> torch.Tensor:
-        """The teachers' distribution over each label's candidates, (labels, glyphs), without gradient.
+    def teacher_targets(self, teacher_log_probs: Sequence[torch.Tensor], rows: list[int], texts: list[str],
+                        choices: int) -> torch.Tensor:
+        """The teachers' distribution over each label's candidates, (labels, choices), without gradient.
 
-        ``glyphs`` are the choices the candidates were made of (default ``self.glyphs``);
-        ``teacher_log_probs`` are the teachers' outputs for ``crops`` when already computed.
+        ``teacher_log_probs`` are the teachers' outputs for the batch, one tensor per teacher; ``choices`` is
+        the number of candidates per label (the glyphs they were made of).
         """
-        choices = len(glyphs if glyphs is not None else self.glyphs)
-        if teacher_log_probs is None:
-            teacher_log_probs = self._teacher_log_probs(crops, device)
         with torch.no_grad():
-            total = torch.zeros(len(texts) // choices, choices, device=device)
-            for teacher, log_probs in zip(self.teachers, teacher_log_probs):
-                total += self._candidate_log_likelihoods(teacher.head, log_probs, rows, texts, choices)
-            return (total / len(self.teachers) / self.temperature).softmax(-1)
+            scores = torch.stack([
+                self._candidate_log_likelihoods(teacher.head, log_probs, rows, texts, choices)
+                for teacher, log_probs in zip(self.teachers, teacher_log_probs, strict=True)])
+            return (scores.mean(0) / self.temperature).softmax(-1)
 
     def loss(self, head: Head, log_probs: torch.Tensor, crops: torch.Tensor, labels: Sequence[str],
              device: torch.device, step: int = 0) -> torch.Tensor:
@@ -160,7 +156,7 @@ class Distiller:
                 continue
             if teacher_log_probs is None:
                 teacher_log_probs = self._teacher_log_probs(crops, device)
-            target = self.teacher_targets(crops, rows, texts, device, glyphs, teacher_log_probs)
+            target = self.teacher_targets(teacher_log_probs, rows, texts, len(glyphs))
             student = self._candidate_log_likelihoods(head, log_probs, rows, texts, len(glyphs))
             kl = F.kl_div((student / self.temperature).log_softmax(-1), target, reduction="batchmean")
             total = total + kl

@@ -290,4 +290,5 @@ def test_unread_lines_name_the_crops_whose_province_no_model_reads() -> None:
     paths = ["/r/皖A1.jpg", "/r/皖B2.jpg", "/r/沪C3.jpg"]
     labels = ["皖A1", "皖B2", "沪C3"]
     readings = [["皖A1", "云B2", "皖C3"], ["浙A1", "赣B2", "沪C3"]]
-    assert ea.unread_lines(paths, labels, readings, ["/r/皖B2.jpg"]) == ["  皖B2.jpg (val half): 皖B2 -> 云B2, 赣B2"]
+    lines = ea.unread_lines(paths, labels, readings, ["/r/皖B2.jpg"])
+    assert lines == ["  皖B2.jpg (val half): 皖B2 -> 云B2, 赣B2"]
