@@ -129,7 +129,8 @@ def test_the_pipelines_of_the_readme_load_and_keep_the_crop_size() -> None:
 
     names = sorted(p.name for p in (BENCH / "pipelines").glob("*.json"))
     assert names == ["geometry-strong-invert.json", "geometry-strong.json", "geometry-tilt.json",
-                     "glyph-shape-strong.json", "glyph-shape-weight.json", "glyph-shape.json"]
+                     "glyph-shape-hard.json", "glyph-shape-strong.json", "glyph-shape-weight.json",
+                     "glyph-shape.json"]
     readme = (BENCH.parent / "README.md").read_text(encoding="utf-8")
     assert all(f"bench/pipelines/{name}" in readme for name in names), "every pipeline kept is one the README measured"
     crop = np.random.default_rng(0).integers(0, 256, (32, 128, 3), dtype=np.uint8)
