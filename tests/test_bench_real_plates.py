@@ -1,7 +1,7 @@
 """The bench scripts on the real crops: real_accuracy.py's per-glyph-group table, province_glyphs.py's
 glyph measures, province_stability.py's shifted boxes, province_probe.py's probe, the pipelines in
-bench/pipelines, upscale_choices.py, set_upscale.py, which re-saved the demo with the choice, and
-ensemble_accuracy.py's reading of several checkpoints together."""
+bench/pipelines, upscale_choices.py, set_upscale.py, which re-saved the demo with the choice,
+ensemble_accuracy.py's reading of several checkpoints together, and province_proxy.py's renderer variants."""
 
 from __future__ import annotations
 
@@ -293,3 +293,48 @@ def test_unread_lines_name_the_crops_whose_province_no_model_reads() -> None:
     readings = [["皖A1", "云B2", "皖C3"], ["浙A1", "赣B2", "沪C3"]]
     lines = ea.unread_lines(paths, labels, readings, ["/r/皖B2.jpg"])
     assert lines == ["  皖B2.jpg (val half): 皖B2 -> 云B2, 赣B2"]
+
+
+def test_province_proxy_variants_redraw_the_province_glyph_and_restore_the_renderer() -> None:
+    from ocr_core.data import synth
+
+    proxy = _bench("province_proxy")
+    shipped_mask = synth._glyph_mask("皖", 20, 40, 1, 0).copy()
+    shipped_letter = synth._glyph_mask("A", 20, 40, 1, 0).copy()
+    label, shipped = synth.render_sample(3, 0, proxy.STYLES)
+    with proxy.renderer_variant("fills=0.5"):
+        _, ink, boxes = synth._compose_plate("皖A12345", "ccpd", 140, np.random.default_rng(0))
+        assert synth.render_sample(3, 0, proxy.STYLES)[0] == label
+        assert not np.array_equal(synth.render_sample(3, 0, proxy.STYLES)[1], shipped)
+    widths = boxes[:, 2] - boxes[:, 0]
+    assert widths[0] / widths[1] == pytest.approx(0.5, abs=0.05)  # province glyph at half its slot
+    with proxy.renderer_variant("shipped+cjk-dilate=15.15"):
+        assert synth._glyph_mask("皖", 20, 40, 1, 0).sum() > 1.2 * shipped_mask.sum()
+        assert np.array_equal(synth._glyph_mask("A", 20, 40, 1, 0), shipped_letter)  # Latin glyphs as shipped
+    with proxy.renderer_variant("cjk-erode=9.9"):
+        assert synth._glyph_mask("皖", 20, 40, 1, 0).sum() < shipped_mask.sum()
+    bar = np.zeros((160, 80), np.uint8)
+    bar[20:140, 30:50] = 255  # a 20 px stem: its skeleton is a centre line 1-2 px wide, inside the stem
+    skeleton = proxy._skeleton(bar)
+    assert skeleton[bar == 0].sum() == 0 and skeleton[40:120].sum(1).max() <= 2
+    assert set(np.nonzero(skeleton[40:120].any(0))[0]) <= {39, 40}
+    with proxy.renderer_variant("cjk-monoline=3"):
+        thin = synth._glyph_mask("皖", 20, 40, 1, 0)
+        assert not np.array_equal(thin, shipped_mask) and thin.max() > 100
+    assert np.array_equal(synth._glyph_mask("皖", 20, 40, 1, 0), shipped_mask)
+    assert np.array_equal(synth.render_sample(3, 0, proxy.STYLES)[1], shipped)
+    for bad in ("fills=0", "fills=a", "cjk-dilate=3", "cjk-monoline=0", "serif"):
+        with pytest.raises(ValueError, match="variant part"):
+            proxy.parse_variant(bad)
+
+
+def test_province_proxy_trains_on_rendered_regions_and_reads_other_crops() -> None:
+    proxy = _bench("province_proxy")
+    regions, provinces = proxy.render_regions("fills=0.9", seed=5, count=24, processes=1)
+    assert regions.shape == (24, 32, 40, 3) and regions.dtype == np.uint8
+    assert provinces.min() >= 0 and provinces.max() < 31
+    fresh, _ = proxy.render_regions("shipped", seed=6, count=5, processes=1)
+    read_train, read_fresh = proxy.train_and_read(regions, provinces, [regions, fresh], seed=0, epochs=1,
+                                                  width=2, batch_size=8)
+    assert read_train.shape == (24,) and read_fresh.shape == (5,)
+    assert 0 <= read_fresh.min() and read_fresh.max() < 31

@@ -434,6 +434,10 @@ _THIN_LUT = np.clip((np.arange(256, dtype=np.float32) - 70.0) * (255.0 / 185.0),
 _BOLD_LUT = np.clip(np.arange(256, dtype=np.float32) * 1.8, 0, 255).astype(np.uint8)
 
 
+# The share of its slot the province glyph fills, drawn per plate. bench/province_proxy.py varies it.
+_PROVINCE_FILLS: tuple[float, ...] = (0.86, 0.93, 1.0)
+
+
 def _compose_plate(
     label: str, style: str, height: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -469,7 +473,7 @@ def _compose_plate(
     boxes = np.zeros((len(layout.slots), 4), np.float32)
     # The province glyph's ink often sits a little inside its slot on real plates; a few discrete
     # sizes keep the glyph cache small.
-    province_fill = float(rng.choice([0.86, 0.93, 1.0])) if style != "ru" else 1.0
+    province_fill = float(rng.choice(_PROVINCE_FILLS)) if style != "ru" else 1.0
     for i, slot in enumerate(layout.slots):
         fill = province_fill if i == 0 else 1.0
         gw, gh = max(2, round(slot.w * scale * fill)), max(2, round(slot.h * scale * fill))
