@@ -303,7 +303,7 @@ def test_province_proxy_variants_redraw_the_province_glyph_and_restore_the_rende
     shipped_letter = synth._glyph_mask("A", 20, 40, 1, 0).copy()
     label, shipped = synth.render_sample(3, 0, proxy.STYLES)
     with proxy.renderer_variant("fills=0.5"):
-        _, ink, boxes = synth._compose_plate("皖A12345", "ccpd", 140, np.random.default_rng(0))
+        *_, boxes = synth._compose_plate("皖A12345", "ccpd", 140, np.random.default_rng(0))
         assert synth.render_sample(3, 0, proxy.STYLES)[0] == label
         assert not np.array_equal(synth.render_sample(3, 0, proxy.STYLES)[1], shipped)
     widths = boxes[:, 2] - boxes[:, 0]
