@@ -21,8 +21,8 @@ VARIANT is ``shipped`` (today's renderer) or parts joined by ``+``:
   cjk-monoline=R  every CJK glyph redrawn with strokes of one width: the morphological skeleton of Noto
                   Bold dilated by a disc of radius R px (at the 160 px reference height), as plate
                   lettering has no thick and thin strokes
-Latin glyphs and every other draw stay as they are. About 2.5 min to render 40,000 plates on 2 cores
-and 3 min per seed. Exits 0 with a note when ../shared/data is absent.
+Latin glyphs and every other draw stay as they are. 1.5-2.5 min to render 40,000 plates on 2 cores
+and 2-3 min per seed. Exits 0 with a note when ../shared/data is absent.
 """
 
 from __future__ import annotations
