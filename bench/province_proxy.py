@@ -229,6 +229,8 @@ def main() -> int:
         parser.error(str(exc))
     if args.count < 256 or args.seeds < 1 or args.epochs < 1 or args.width < 1:
         parser.error("--count must be at least 256, and --seeds, --epochs and --width at least 1")
+    if args.first_seed < 0 or args.data_seed < 0:
+        parser.error("--first-seed and --data-seed must be zero or more")
     torch.set_num_threads(2)
     listing, val_paths = real_listing()
     real = np.stack([province_region(read_rgb(s.path)) for s in listing.samples])

@@ -338,3 +338,14 @@ def test_province_proxy_trains_on_rendered_regions_and_reads_other_crops() -> No
                                                   width=2, batch_size=8)
     assert read_train.shape == (24,) and read_fresh.shape == (5,)
     assert 0 <= read_fresh.min() and read_fresh.max() < 31
+
+
+@pytest.mark.parametrize("args", [["serif"], ["--first-seed", "-1"], ["--data-seed", "-3"], ["--count", "10"]])
+def test_province_proxy_refuses_bad_arguments_in_one_sentence(args, monkeypatch, capsys) -> None:
+    proxy = _bench("province_proxy")
+    monkeypatch.setattr(proxy, "skipped_line", lambda: None)
+    monkeypatch.setattr(sys, "argv", ["province_proxy.py", *args])
+    with pytest.raises(SystemExit) as exit_info:
+        proxy.main()
+    assert exit_info.value.code == 2
+    assert "province_proxy.py: error:" in capsys.readouterr().err
