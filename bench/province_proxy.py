@@ -21,7 +21,19 @@ VARIANT is ``shipped`` (today's renderer) or parts joined by ``+``:
   cjk-monoline=R  every CJK glyph redrawn with strokes of one width: the morphological skeleton of Noto
                   Bold dilated by a disc of radius R px (at the 160 px reference height), as plate
                   lettering has no thick and thin strokes
-Latin glyphs and every other draw stay as they are. 1.5-2.5 min to render 40,000 plates on 2 cores
+  cjk-weights=X,Y,Z
+                  the three stroke weights' morphs (bold 25% of plates, plate 50%, light 25%), each 0 (as
+                  drawn), dW.H (dilated) or eW.H (eroded); the shipped renderer is 0,e1.3,e3.5
+  cjk-font=PATH[@WGHT],...
+                  every CJK glyph drawn from another font file (a collection's first font; @WGHT sets a
+                  variable font's weight axis) that has the 31 provinces, with the weights' erosion unless
+                  a morph is given too; with several fonts, the plate's stroke weight picks one (weight
+                  w takes font w mod n: two fonts share the plates about half and half)
+  downscale=LOW,HIGH
+                  the crop is resized from a working image LOW-HIGH times its size (drawn per plate)
+                  instead of the renderer's 2 times, so that linear resizing aliases, as it may have when
+                  the real crops were cut from photos (it changes every glyph and the later draws)
+Otherwise Latin glyphs and every other draw stay as they are. 1.5-2.5 min to render 40,000 plates on 2 cores
 and 2-3 min per seed. Exits 0 with a note when ../shared/data is absent.
 """
 
@@ -34,10 +46,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from multiprocessing import Pool
+from typing import NamedTuple
 
 import cv2
 import numpy as np
 import torch
+from fontTools.ttLib import TTFont, TTLibError
+from PIL import Image, ImageDraw, ImageFont
 from real_plates import VAL_FRACTION, real_listing, skipped_line
 from torch import nn
 
@@ -61,32 +76,97 @@ def _skeleton(mask: np.ndarray) -> np.ndarray:
     return skeleton
 
 
-def _glyph_master_with(morph: tuple[str, int, int]) -> Callable[[str, int, int, int], np.ndarray]:
-    """synth._glyph_master, with CJK glyphs from Noto Bold changed by morph, not by the weight's erosion."""
+def _font_ink(spec: str, char: str) -> np.ndarray:
+    """A glyph's ink at the reference size from a font file spec ``PATH`` or ``PATH@WGHT`` (a variable font's
+    weight axis), cropped to its bounding box like synth._glyph_ink."""
+    path, _, wght = spec.partition("@")
+    font = _load_font(path, int(wght) if wght else 0)
+    left, top, right, bottom = font.getbbox(char)
+    image = Image.new("L", (right - left + 8, bottom - top + 8), 0)
+    ImageDraw.Draw(image).text((4 - left, 4 - top), char, fill=255, font=font)
+    ink = np.asarray(image)
+    ys, xs = np.nonzero(ink > 16)
+    return ink[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+
+
+@lru_cache(maxsize=8)
+def _covers_provinces(path: str) -> bool:
+    """Whether path is a font file (a collection's first font) with a glyph for each of the 31 provinces."""
+    try:
+        cmap = TTFont(path, fontNumber=0, lazy=True).getBestCmap()
+    except (OSError, TTLibError):  # no such file, or not a font
+        return False
+    return all(ord(char) in cmap for char in synth.PROVINCES)
+
+
+@lru_cache(maxsize=8)
+def _load_font(path: str, wght: int) -> ImageFont.FreeTypeFont:
+    font = ImageFont.truetype(path, size=synth._GLYPH_FONT_SIZE)
+    if wght:
+        font.set_variation_by_axes([wght])
+    return font
+
+
+Morph = tuple[str, int, int]  # ("dilate" | "erode" | "plain" | "monoline", width, height) at 160 px
+
+
+def _glyph_master_with(morphs: tuple[Morph, ...] | None,
+                       fonts: tuple[str, ...] = ()) -> Callable[[str, int, int, int], np.ndarray]:
+    """synth._glyph_master, with CJK glyphs changed: drawn from fonts (the stroke weight w picks
+    fonts[w % len(fonts)], so two fonts share the plates about half and half) and changed by morphs[w] in
+    place of the weight's erosion (morphs None keeps the erosion)."""
     shipped = synth._glyph_master
 
     @lru_cache(maxsize=1024)
     def master(char: str, ref_w: int, weight: int, font: int) -> np.ndarray:
         if ord(char) < 0x2E80:
             return shipped(char, ref_w, weight, font)
-        glyph = cv2.resize(synth._glyph_ink(char), (ref_w, synth._GLYPH_REF_H), interpolation=cv2.INTER_AREA)
-        op, w, h = morph
-        if op == "monoline":
-            disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * w + 1, 2 * w + 1))
+        ink = _font_ink(fonts[weight % len(fonts)], char) if fonts else synth._glyph_ink(char)
+        glyph = cv2.resize(ink, (ref_w, synth._GLYPH_REF_H), interpolation=cv2.INTER_AREA)
+        morph = morphs[weight] if morphs is not None else None
+        if morph is None:
+            kernel = synth._CJK_WEIGHT_KERNELS[weight]
+            if kernel is not None:
+                glyph = cv2.erode(glyph, cv2.getStructuringElement(cv2.MORPH_RECT, kernel))
+        elif morph[0] == "monoline":
+            disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * morph[1] + 1, 2 * morph[1] + 1))
             glyph = cv2.GaussianBlur(cv2.dilate(_skeleton(glyph) * 255, disc), (0, 0), 1.5)
-        elif op != "plain":
-            kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (w, h))
-            glyph = cv2.dilate(glyph, kernel) if op == "dilate" else cv2.erode(glyph, kernel)
+        elif morph[0] != "plain":
+            kernel = cv2.getStructuringElement(cv2.MORPH_RECT, morph[1:])
+            glyph = cv2.dilate(glyph, kernel) if morph[0] == "dilate" else cv2.erode(glyph, kernel)
         glyph.flags.writeable = False
         return glyph
 
     return master
 
 
-def parse_variant(name: str) -> tuple[tuple[float, ...], tuple[str, int, int] | None]:
-    """(province fills, CJK morph or None) of a VARIANT name; ValueError names a bad part."""
+class Variant(NamedTuple):
+    """A renderer variant: the province glyph's fills, CJK morphs per stroke weight, CJK fonts and the
+    downscale range."""
+
+    fills: tuple[float, ...]
+    morphs: tuple[Morph, ...] | None
+    fonts: tuple[str, ...]
+    downscale: tuple[float, float] | None
+
+
+def _weight_morph(text: str) -> Morph:
+    """One stroke weight's morph of cjk-weights: 0 (as drawn), dW.H (dilated) or eW.H (eroded)."""
+    if text == "0":
+        return ("plain", 0, 0)
+    w, h = (int(v) for v in text[1:].split("."))
+    if text[:1] not in ("d", "e") or w < 1 or h < 1:
+        raise ValueError
+    return ("dilate" if text[0] == "d" else "erode", w, h)
+
+
+def parse_variant(name: str) -> Variant:
+    """The Variant a VARIANT name describes; ValueError names a bad part."""
     fills: tuple[float, ...] = synth._PROVINCE_FILLS
-    morph: tuple[str, int, int] | None = None
+    morphs: tuple[Morph, ...] | None = None
+    weights = len(synth.GLYPH_WEIGHTS)
+    fonts: tuple[str, ...] = ()
+    downscale: tuple[float, float] | None = None
     for part in name.split("+"):
         key, _, value = part.partition("=")
         try:
@@ -100,35 +180,70 @@ def parse_variant(name: str) -> tuple[tuple[float, ...], tuple[str, int, int] | 
                 w, h = (int(v) for v in value.split("."))
                 if w < 1 or h < 1:
                     raise ValueError
-                morph = (key[4:], w, h)
+                morphs = ((key[4:], w, h),) * weights
             elif key == "cjk-monoline":
                 radius = int(value)
                 if radius < 1:
                     raise ValueError
-                morph = ("monoline", radius, radius)
+                morphs = (("monoline", radius, radius),) * weights
             elif part == "cjk-plain":
-                morph = ("plain", 0, 0)
+                morphs = (("plain", 0, 0),) * weights
+            elif key == "cjk-weights":
+                morphs = tuple(_weight_morph(v) for v in value.split(","))
+                if len(morphs) != weights:
+                    raise ValueError
+            elif key == "cjk-font":
+                fonts = tuple(value.split(","))
+                for spec in fonts:
+                    path, _, wght = spec.partition("@")
+                    if int(wght or 0) < 0 or not _covers_provinces(path):
+                        raise ValueError
+            elif key == "downscale":
+                low, high = (float(v) for v in value.split(","))
+                if not 1.0 <= low <= high <= 6.0:
+                    raise ValueError
+                downscale = (low, high)
             else:
                 raise ValueError
         except ValueError:
             raise ValueError(f"variant part {part!r} is not one of fills=A,B,..., cjk-dilate=W.H, "
-                             "cjk-erode=W.H, cjk-monoline=R, cjk-plain or shipped (see --help)") from None
-    return fills, morph
+                             "cjk-erode=W.H, cjk-monoline=R, cjk-plain, cjk-weights=X,Y,Z, cjk-font=PATH[@WGHT],... (font "
+                             "files with the 31 provinces), downscale=LOW,HIGH (1-6) or shipped "
+                             "(see --help)") from None
+    return Variant(fills, morphs, fonts, downscale)
+
+
+def _degrade_downscaled(low: float, high: float) -> Callable[..., np.ndarray]:
+    """synth._degrade with the photo-to-crop factor drawn from [low, high] instead of the renderer's 2: the
+    plate is warped into a working image that much larger than the crop, and resized down as shipped
+    (area averaging on 40% of the crops, otherwise linear, which aliases beyond a factor of 2)."""
+    shipped = synth._degrade
+
+    def degrade(canvas: np.ndarray, matrix: np.ndarray, work_size: tuple[int, int], out_size: tuple[int, int],
+                rng: np.random.Generator) -> np.ndarray:
+        scale = rng.uniform(low, high) / 2.0
+        scaled = np.diag([scale, scale, 1.0]) @ matrix
+        size = (round(work_size[0] * scale), round(work_size[1] * scale))
+        return shipped(canvas, scaled, size, out_size, rng)
+
+    return degrade
 
 
 @contextmanager
 def renderer_variant(name: str) -> Iterator[None]:
     """Patch ocr_core.data.synth to draw VARIANT name inside the block, and restore it after."""
-    fills, morph = parse_variant(name)
-    saved_fills, saved_master = synth._PROVINCE_FILLS, synth._glyph_master
-    synth._PROVINCE_FILLS = fills
-    if morph is not None:
-        synth._glyph_master = _glyph_master_with(morph)  # type: ignore[assignment]
+    variant = parse_variant(name)
+    saved = synth._PROVINCE_FILLS, synth._glyph_master, synth._degrade
+    synth._PROVINCE_FILLS = variant.fills
+    if variant.morphs is not None or variant.fonts:
+        synth._glyph_master = _glyph_master_with(variant.morphs, variant.fonts)  # type: ignore[assignment]
+    if variant.downscale is not None:
+        synth._degrade = _degrade_downscaled(*variant.downscale)
     synth._glyph_mask.cache_clear()
     try:
         yield
     finally:
-        synth._PROVINCE_FILLS, synth._glyph_master = saved_fills, saved_master
+        synth._PROVINCE_FILLS, synth._glyph_master, synth._degrade = saved
         synth._glyph_mask.cache_clear()
 
 

@@ -328,6 +328,42 @@ def test_province_proxy_variants_redraw_the_province_glyph_and_restore_the_rende
             proxy.parse_variant(bad)
 
 
+def test_province_proxy_font_and_downscale_variants(monkeypatch) -> None:
+    from ocr_core.data import synth
+
+    proxy = _bench("province_proxy")
+    shipped = [synth._glyph_mask("皖", 20, 40, w, 0).copy() for w in range(3)]
+    _, shipped_plate = synth.render_sample(3, 0, proxy.STYLES)
+    with proxy.renderer_variant(f"cjk-font={synth.FONT_PATH}"):  # the shipped font by path: the same glyphs
+        assert all(np.array_equal(synth._glyph_mask("皖", 20, 40, w, 0), shipped[w]) for w in range(3))
+    with proxy.renderer_variant("cjk-weights=0,e1.3,e3.5"):  # the shipped weights, spelt out
+        assert all(np.array_equal(synth._glyph_mask("皖", 20, 40, w, 0), shipped[w]) for w in range(3))
+    with proxy.renderer_variant("cjk-weights=d5.3,e1.3,e3.5"):  # the bold weight dilated, the others as shipped
+        assert synth._glyph_mask("皖", 20, 40, 0, 0).sum() > 1.1 * shipped[0].sum()
+        assert all(np.array_equal(synth._glyph_mask("皖", 20, 40, w, 0), shipped[w]) for w in (1, 2))
+    with proxy.renderer_variant(f"cjk-font={synth.FONT_PATH}+cjk-plain"):  # no thinner weights
+        assert synth._glyph_mask("皖", 20, 40, 2, 0).sum() > 1.1 * shipped[2].sum()
+    with proxy.renderer_variant("downscale=3,3.5"):
+        label, plate = synth.render_sample(3, 0, proxy.STYLES)
+        assert label == synth.render_sample(3, 0, proxy.STYLES)[0]
+        assert plate.shape == shipped_plate.shape and not np.array_equal(plate, shipped_plate)
+    assert np.array_equal(synth.render_sample(3, 0, proxy.STYLES)[1], shipped_plate)
+    # Two fonts: the stroke weight picks one, and each keeps its weight's erosion.
+    block = np.zeros((160, 80), np.uint8)
+    block[20:140, 20:60] = 255
+    inks = {"a": block, "b": np.zeros((160, 80), np.uint8)}
+    monkeypatch.setattr(proxy, "_font_ink", lambda spec, char: inks[spec])
+    master = proxy._glyph_master_with(None, ("a", "b"))
+    assert np.array_equal(master("皖", 80, 0, 0), block) and master("皖", 80, 1, 0).max() == 0
+    assert 0 < master("皖", 80, 2, 0).sum() < block.sum()  # font a again, eroded
+    captcha_font = synth.FONT_PATH.with_name("NotoSansCJKsc-Bold-captcha.otf")  # no province glyphs
+    for bad in (f"cjk-font={captcha_font}", "cjk-font=/no/such.ttf", f"cjk-font={synth.FONT_PATH}@-1",
+                f"cjk-font={synth.FONT_PATH.parent / 'LICENSE-OFL.txt'}", "downscale=0.5,2", "downscale=3",
+                "downscale=4,3", "cjk-weights=0,e1.3", "cjk-weights=0,x1.3,e3.5", "cjk-weights=0,e0.3,e3.5"):
+        with pytest.raises(ValueError, match="variant part"):
+            proxy.parse_variant(bad)
+
+
 def test_province_proxy_trains_on_rendered_regions_and_reads_other_crops() -> None:
     proxy = _bench("province_proxy")
     regions, provinces = proxy.render_regions("fills=0.9", seed=5, count=24, processes=1)
