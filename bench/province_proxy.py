@@ -3,6 +3,7 @@ the province region of a renderer variant's plates, read on the real crops.
 
     python bench/province_proxy.py [VARIANT ...] [--count 40000] [--seeds 2] [--first-seed 0]
                                    [--epochs 6] [--width 16] [--data-seed 7001]
+    python bench/province_proxy.py VARIANT --write-set DIR --count 12000 --data-seed 701
 
 A renderer change is otherwise measured by training the CRNN (an hour from scratch on 2 cores, and a
 seed moves it by several points). Here each variant renders --count ccpd + ccpd-green plates (uniform
@@ -34,7 +35,9 @@ VARIANT is ``shipped`` (today's renderer) or parts joined by ``+``:
                   instead of the renderer's 2 times, so that linear resizing aliases, as it may have when
                   the real crops were cut from photos (it changes every glyph and the later draws)
 Otherwise Latin glyphs and every other draw stay as they are. 1.5-2.5 min to render 40,000 plates on 2 cores
-and 2-3 min per seed. Exits 0 with a note when ../shared/data is absent.
+and 2-3 min per seed. Exits 0 with a note when ../shared/data is absent. --write-set writes a variant's
+plates as a data set instead, so that a screened variant can be tried in the CRNN (`python -m ocr_core
+train --data DIR ...`); it needs no real crops.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from multiprocessing import Pool
+from pathlib import Path
 from typing import NamedTuple
 
 import cv2
@@ -55,6 +59,7 @@ from fontTools.ttLib import TTFont, TTLibError
 from PIL import Image, ImageDraw, ImageFont
 from real_plates import VAL_FRACTION, real_listing, skipped_line
 from torch import nn
+from tqdm import tqdm
 
 from ocr_core.data import synth
 from ocr_core.data.image_io import read_rgb, resize_to_input
@@ -321,6 +326,14 @@ def train_and_read(regions: np.ndarray, provinces: np.ndarray, reads: list[np.nd
                            for s in range(0, len(part), 512)]).numpy() for part in reads]
 
 
+def write_set(variant: str, out_dir: Path, count: int, seed: int) -> int:
+    """Write count plates of variant (renderer seed) into out_dir with synth.generate, as `synth` writes them."""
+    with renderer_variant(variant), tqdm(total=count, desc=f"{variant} -> {out_dir}", unit="plate") as bar:
+        synth.generate(out_dir, count, seed, STYLES, progress=lambda done, total: bar.update(done - bar.n))
+    print(f"{count} plates of {variant} (seed {seed}) in {out_dir}")
+    return 0
+
+
 def main() -> int:
     """Render, train and read each variant once per seed; print the table."""
     parser = argparse.ArgumentParser(description=__doc__,
@@ -332,11 +345,10 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--width", type=int, default=16, help="channels of the first layers (default 16)")
     parser.add_argument("--data-seed", type=int, default=7001, help="renderer seed of the training plates")
+    parser.add_argument("--write-set", metavar="DIR", type=Path,
+                        help="instead of screening, write --count ccpd + ccpd-green plates of the one VARIANT "
+                             "(renderer seed --data-seed) into DIR as a data set for `python -m ocr_core train`")
     args = parser.parse_args()
-    skipped = skipped_line()
-    if skipped:
-        print(skipped)
-        return 0
     try:
         for variant in args.variants:
             parse_variant(variant)
@@ -346,6 +358,14 @@ def main() -> int:
         parser.error("--count must be at least 256, and --seeds, --epochs and --width at least 1")
     if args.first_seed < 0 or args.data_seed < 0:
         parser.error("--first-seed and --data-seed must be zero or more")
+    if args.write_set is not None:
+        if len(args.variants) != 1:
+            parser.error("--write-set writes one VARIANT; name exactly one")
+        return write_set(args.variants[0], args.write_set, args.count, args.data_seed)
+    skipped = skipped_line()
+    if skipped:
+        print(skipped)
+        return 0
     torch.set_num_threads(2)
     listing, val_paths = real_listing()
     real = np.stack([province_region(read_rgb(s.path)) for s in listing.samples])

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+import cv2
 import numpy as np
 import pandas as pd
 import pytest
@@ -376,7 +377,24 @@ def test_province_proxy_trains_on_rendered_regions_and_reads_other_crops() -> No
     assert 0 <= read_fresh.min() and read_fresh.max() < 31
 
 
-@pytest.mark.parametrize("args", [["serif"], ["--first-seed", "-1"], ["--data-seed", "-3"], ["--count", "10"]])
+def test_province_proxy_writes_a_variant_as_a_data_set(tmp_path, monkeypatch) -> None:
+    from ocr_core.data import synth
+
+    proxy = _bench("province_proxy")
+    monkeypatch.setattr(sys, "argv", ["province_proxy.py", "downscale=1.2,2", "--write-set", str(tmp_path / "set"),
+                                      "--count", "256", "--data-seed", "5"])
+    assert proxy.main() == 0
+    written = sorted((tmp_path / "set").iterdir())
+    assert len(written) == 256
+    with proxy.renderer_variant("downscale=1.2,2"):
+        label, rgb = synth.render_sample(5, 255, proxy.STYLES)
+    assert written[-1].name == synth.sample_name(255, label)
+    assert np.array_equal(cv2.cvtColor(cv2.imread(str(written[-1])), cv2.COLOR_BGR2RGB), rgb)
+    assert not np.array_equal(synth.render_sample(5, 255, proxy.STYLES)[1], rgb)  # not the shipped renderer's
+
+
+@pytest.mark.parametrize("args", [["serif"], ["--first-seed", "-1"], ["--data-seed", "-3"], ["--count", "10"],
+                                  ["shipped", "fills=0.9", "--write-set", "/tmp/unused"]])
 def test_province_proxy_refuses_bad_arguments_in_one_sentence(args, monkeypatch, capsys) -> None:
     proxy = _bench("province_proxy")
     monkeypatch.setattr(proxy, "skipped_line", lambda: None)
