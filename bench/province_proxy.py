@@ -32,10 +32,10 @@ VARIANT is ``shipped`` (today's renderer) or parts joined by ``+``:
                   w takes font w mod n: two fonts share the plates about half and half)
   downscale=LOW,HIGH
                   the crop is resized from a working image LOW-HIGH times its size (drawn per plate)
-                  instead of the renderer's 2 times, so that linear resizing aliases, as it may have when
-                  the real crops were cut from photos (it changes every glyph and the later draws)
-Otherwise Latin glyphs and every other draw stay as they are. 1.5-2.5 min to render 40,000 plates on 2 cores
-and 2-3 min per seed. Exits 0 with a note when ../shared/data is absent. --write-set writes a variant's
+                  instead of the renderer's 2 times: below 2 the crops come out softer, above 2 crisper
+                  and aliased by the linear resize (it changes every glyph and the later draws)
+Otherwise Latin glyphs and every other draw stay as they are. 1.5-2.5 min to render 40,000 plates on 2
+cores and 2-3 min per seed. Exits 0 with a note when ../shared/data is absent. --write-set writes a variant's
 plates as a data set instead, so that a screened variant can be tried in the CRNN (`python -m ocr_core
 train --data DIR ...`); it needs no real crops.
 """
@@ -212,9 +212,9 @@ def parse_variant(name: str) -> Variant:
                 raise ValueError
         except ValueError:
             raise ValueError(f"variant part {part!r} is not one of fills=A,B,..., cjk-dilate=W.H, "
-                             "cjk-erode=W.H, cjk-monoline=R, cjk-plain, cjk-weights=X,Y,Z, cjk-font=PATH[@WGHT],... (font "
-                             "files with the 31 provinces), downscale=LOW,HIGH (1-6) or shipped "
-                             "(see --help)") from None
+                             "cjk-erode=W.H, cjk-monoline=R, cjk-plain, cjk-weights=X,Y,Z, "
+                             "cjk-font=PATH[@WGHT],... (font files with the 31 provinces), "
+                             "downscale=LOW,HIGH (1-6) or shipped (see --help)") from None
     return Variant(fills, morphs, fonts, downscale)
 
 
@@ -327,7 +327,7 @@ def train_and_read(regions: np.ndarray, provinces: np.ndarray, reads: list[np.nd
 
 
 def write_set(variant: str, out_dir: Path, count: int, seed: int) -> int:
-    """Write count plates of variant (renderer seed) into out_dir with synth.generate, as `synth` writes them."""
+    """Write count plates of variant (renderer seed) into out_dir with synth.generate, as `synth` does."""
     with renderer_variant(variant), tqdm(total=count, desc=f"{variant} -> {out_dir}", unit="plate") as bar:
         synth.generate(out_dir, count, seed, STYLES, progress=lambda done, total: bar.update(done - bar.n))
     print(f"{count} plates of {variant} (seed {seed}) in {out_dir}")
@@ -346,8 +346,9 @@ def main() -> int:
     parser.add_argument("--width", type=int, default=16, help="channels of the first layers (default 16)")
     parser.add_argument("--data-seed", type=int, default=7001, help="renderer seed of the training plates")
     parser.add_argument("--write-set", metavar="DIR", type=Path,
-                        help="instead of screening, write --count ccpd + ccpd-green plates of the one VARIANT "
-                             "(renderer seed --data-seed) into DIR as a data set for `python -m ocr_core train`")
+                        help="instead of screening, write --count ccpd + ccpd-green plates of the one "
+                             "VARIANT (renderer seed --data-seed) into DIR as a data set for `python -m "
+                             "ocr_core train`")
     args = parser.parse_args()
     try:
         for variant in args.variants:
@@ -361,7 +362,11 @@ def main() -> int:
     if args.write_set is not None:
         if len(args.variants) != 1:
             parser.error("--write-set writes one VARIANT; name exactly one")
-        return write_set(args.variants[0], args.write_set, args.count, args.data_seed)
+        try:
+            return write_set(args.variants[0], args.write_set, args.count, args.data_seed)
+        except OSError as exc:
+            parser.error(f"could not write the data set to {args.write_set} ({exc.strerror or exc}); "
+                         "pass a new or writable folder")
     skipped = skipped_line()
     if skipped:
         print(skipped)

@@ -339,7 +339,7 @@ def test_province_proxy_font_and_downscale_variants(monkeypatch) -> None:
         assert all(np.array_equal(synth._glyph_mask("皖", 20, 40, w, 0), shipped[w]) for w in range(3))
     with proxy.renderer_variant("cjk-weights=0,e1.3,e3.5"):  # the shipped weights, spelt out
         assert all(np.array_equal(synth._glyph_mask("皖", 20, 40, w, 0), shipped[w]) for w in range(3))
-    with proxy.renderer_variant("cjk-weights=d5.3,e1.3,e3.5"):  # the bold weight dilated, the others as shipped
+    with proxy.renderer_variant("cjk-weights=d5.3,e1.3,e3.5"):  # bold dilated, the others as shipped
         assert synth._glyph_mask("皖", 20, 40, 0, 0).sum() > 1.1 * shipped[0].sum()
         assert all(np.array_equal(synth._glyph_mask("皖", 20, 40, w, 0), shipped[w]) for w in (1, 2))
     with proxy.renderer_variant(f"cjk-font={synth.FONT_PATH}+cjk-plain"):  # no thinner weights
@@ -381,8 +381,8 @@ def test_province_proxy_writes_a_variant_as_a_data_set(tmp_path, monkeypatch) ->
     from ocr_core.data import synth
 
     proxy = _bench("province_proxy")
-    monkeypatch.setattr(sys, "argv", ["province_proxy.py", "downscale=1.2,2", "--write-set", str(tmp_path / "set"),
-                                      "--count", "256", "--data-seed", "5"])
+    argv = ["downscale=1.2,2", "--write-set", str(tmp_path / "set"), "--count", "256", "--data-seed", "5"]
+    monkeypatch.setattr(sys, "argv", ["province_proxy.py", *argv])
     assert proxy.main() == 0
     written = sorted((tmp_path / "set").iterdir())
     assert len(written) == 256
@@ -391,6 +391,11 @@ def test_province_proxy_writes_a_variant_as_a_data_set(tmp_path, monkeypatch) ->
     assert written[-1].name == synth.sample_name(255, label)
     assert np.array_equal(cv2.cvtColor(cv2.imread(str(written[-1])), cv2.COLOR_BGR2RGB), rgb)
     assert not np.array_equal(synth.render_sample(5, 255, proxy.STYLES)[1], rgb)  # not the shipped renderer's
+    (tmp_path / "a-file").write_text("in the way")
+    monkeypatch.setattr(sys, "argv", ["province_proxy.py", "shipped", "--write-set", str(tmp_path / "a-file")])
+    with pytest.raises(SystemExit) as exit_info:
+        proxy.main()
+    assert exit_info.value.code == 2
 
 
 @pytest.mark.parametrize("args", [["serif"], ["--first-seed", "-1"], ["--data-seed", "-3"], ["--count", "10"],
