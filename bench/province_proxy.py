@@ -56,7 +56,7 @@ import cv2
 import numpy as np
 import torch
 from fontTools.ttLib import TTFont, TTLibError
-from PIL import Image, ImageDraw, ImageFont
+from PIL import ImageFont
 from real_plates import VAL_FRACTION, real_listing, skipped_line
 from torch import nn
 from tqdm import tqdm
@@ -83,15 +83,9 @@ def _skeleton(mask: np.ndarray) -> np.ndarray:
 
 def _font_ink(spec: str, char: str) -> np.ndarray:
     """A glyph's ink at the reference size from a font file spec ``PATH`` or ``PATH@WGHT`` (a variable font's
-    weight axis), cropped to its bounding box like synth._glyph_ink."""
+    weight axis), cropped to its bounding box as synth draws Noto's."""
     path, _, wght = spec.partition("@")
-    font = _load_font(path, int(wght) if wght else 0)
-    left, top, right, bottom = font.getbbox(char)
-    image = Image.new("L", (right - left + 8, bottom - top + 8), 0)
-    ImageDraw.Draw(image).text((4 - left, 4 - top), char, fill=255, font=font)
-    ink = np.asarray(image)
-    ys, xs = np.nonzero(ink > 16)
-    return ink[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+    return synth.font_ink(_load_font(path, int(wght) if wght else 0), char)
 
 
 @lru_cache(maxsize=8)

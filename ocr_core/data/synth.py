@@ -129,7 +129,11 @@ def _font() -> ImageFont.FreeTypeFont:
 @lru_cache(maxsize=256)
 def _glyph_ink(char: str) -> np.ndarray:
     """Return the glyph's ink rendered at the reference size, cropped to its bounding box."""
-    font = _font()
+    return font_ink(_font(), char)
+
+
+def font_ink(font: ImageFont.FreeTypeFont, char: str) -> np.ndarray:
+    """Return char's ink drawn in font (read-only uint8), cropped to its bounding box."""
     left, top, right, bottom = font.getbbox(char)
     pad = 4
     image = Image.new("L", (right - left + 2 * pad, bottom - top + 2 * pad), 0)
@@ -137,7 +141,7 @@ def _glyph_ink(char: str) -> np.ndarray:
     ink = np.asarray(image)
     ys, xs = np.nonzero(ink > 16)
     if ys.size == 0:
-        raise ValueError(f"The plate font has no visible glyph for {char!r}.")
+        raise ValueError(f"{font.getname()[0]} has no visible glyph for {char!r}.")
     cropped = ink[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1].copy()
     cropped.flags.writeable = False
     return cropped
