@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-import cv2
 import numpy as np
 import pandas as pd
 import pytest
@@ -379,6 +378,7 @@ def test_province_proxy_trains_on_rendered_regions_and_reads_other_crops() -> No
 
 def test_province_proxy_writes_a_variant_as_a_data_set(tmp_path, monkeypatch) -> None:
     from ocr_core.data import synth
+    from ocr_core.data.image_io import read_rgb
 
     proxy = _bench("province_proxy")
     argv = ["downscale=1.2,2", "--write-set", str(tmp_path / "set"), "--count", "256", "--data-seed", "5"]
@@ -389,7 +389,7 @@ def test_province_proxy_writes_a_variant_as_a_data_set(tmp_path, monkeypatch) ->
     with proxy.renderer_variant("downscale=1.2,2"):
         label, rgb = synth.render_sample(5, 255, proxy.STYLES)
     assert written[-1].name == synth.sample_name(255, label)
-    assert np.array_equal(cv2.cvtColor(cv2.imread(str(written[-1])), cv2.COLOR_BGR2RGB), rgb)
+    assert np.array_equal(read_rgb(written[-1]), rgb)
     assert not np.array_equal(synth.render_sample(5, 255, proxy.STYLES)[1], rgb)  # not the shipped renderer's
     (tmp_path / "a-file").write_text("in the way")
     monkeypatch.setattr(sys, "argv", ["province_proxy.py", "shipped", "--write-set", str(tmp_path / "a-file")])
