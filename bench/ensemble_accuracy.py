@@ -1,6 +1,7 @@
 """Several synthetic-only checkpoints on the 297 real plate crops, alone and read together.
 
-    python bench/ensemble_accuracy.py A.pt B.pt [C.pt ...] [--student S.pt] [--device auto]
+    python bench/ensemble_accuracy.py A.pt B.pt [C.pt ...] [--student S.pt] [--format none|cn] [--tta]
+                                      [--device auto]
 
 Asks whether independently trained models get *different* real crops wrong: if they do, their errors
 are variance, which an ensemble (and a model distilled from one) can remove, rather than a bias that
@@ -16,8 +17,11 @@ two ways of reading them together:
 It also counts how many crops' province glyph each model alone reads right, lists the crops whose province
 no model reads (with each model's reading and the half of the split each is in), and with ``--student``
 counts how many of the glyphs that model 1 misses and another model reads a model distilled from them
-reads. Each checkpoint enlarges the crops with its own ``InputSpec.upscale``. All checkpoints must spell
-the same characters. Reading K models costs K times one model's time, so this is a measurement, not a
+reads. ``--format`` constrains every decoding (README "Plate formats"); with ``--tta`` every model reads
+each crop in ``score --tta``'s five views, each model's own reading is their vote, every view's reading is
+a candidate too, and the frame mean and the rescoring take every view of every model. Each checkpoint
+enlarges the crops with its own ``InputSpec.upscale``. All checkpoints must spell the same characters.
+Reading K models costs K times one model's time (5K with ``--tta``), so this is a measurement, not a
 shipped reader.
 Exits 0 with a note when ../shared/data is absent.
 """
@@ -41,25 +45,42 @@ from ocr_core.data.dataset import decode_listing
 from ocr_core.data.sources import SourceListing
 from ocr_core.device import pick_device
 from ocr_core.errors import InputError
+from ocr_core.formats import compile_format
 from ocr_core.heads import Head
 from ocr_core.preprocess import to_model_input
+from ocr_core.score import tta_views, vote_readings
 
 
-def read_together(head: Head, log_probs: Sequence[torch.Tensor]) -> dict[str, list[str]]:
-    """Each model's greedy readings, their frame mean's, and the candidate with the lowest summed loss.
+def read_together(head: Head, log_probs: Sequence[torch.Tensor | Sequence[torch.Tensor]],
+                  text_format: str | None = None) -> dict[str, list[str]]:
+    """Each model's readings, their frame mean's, and the candidate with the lowest summed loss.
 
-    ``log_probs`` are the models' (N, steps, classes) outputs for the same N crops, all spelled by ``head``.
+    ``log_probs`` holds, per model, its (N, steps, classes) outputs for the same N crops, all spelled by
+    ``head``: one tensor, or a list of them, one per test-time view (``ocr_core.score.tta_views``). A
+    model with several views reads by their vote (``vote_readings``), the frame mean averages every view
+    of every model, and the rescoring sums the loss over every view of every model. ``text_format``
+    constrains every decoding (``ocr_core.formats``).
     """
-    readings = {f"model {k + 1}": head.decode(lp)[0] for k, lp in enumerate(log_probs)}
-    mean = torch.log(torch.stack([lp.exp() for lp in log_probs]).mean(0))
-    readings["frame mean"] = head.decode(mean)[0]
-    candidates = [sorted({r[i] for r in readings.values()} - {""}) for i in range(len(mean))]
+    views = [[lp] if isinstance(lp, torch.Tensor) else list(lp) for lp in log_probs]
+    pattern = compile_format(text_format) if text_format else None
+
+    def decode(lp: torch.Tensor) -> list[str]:
+        return (head.decode_constrained(lp, pattern) if pattern is not None else head.decode(lp))[0]
+
+    readings = {f"model {k + 1}": (decode(model[0]) if len(model) == 1
+                                   else vote_readings(head, model, text_format)[0])
+                for k, model in enumerate(views)}
+    every_view = [lp for model in views for lp in model]
+    mean = torch.log(torch.stack([lp.exp() for lp in every_view]).mean(0))
+    readings["frame mean"] = decode(mean)
+    proposals = [*readings.values(), *(decode(lp) for model in views if len(model) > 1 for lp in model)]
+    candidates = [sorted({r[i] for r in proposals} - {""}) for i in range(len(mean))]
     rows = [(i, text) for i, texts in enumerate(candidates) for text in texts]
     rescored = ["" for _ in candidates]
     if rows:
         index = torch.tensor([i for i, _ in rows])
         texts = [text for _, text in rows]
-        loss = sum(head.sample_losses(lp[index], texts) for lp in log_probs)
+        loss = sum(head.sample_losses(lp[index], texts) for lp in every_view)
         best: dict[int, float] = {}
         for (i, text), value in zip(rows, np.asarray(loss), strict=True):
             if i not in best or value < best[i]:
@@ -96,9 +117,11 @@ def unread_lines(paths: list[str], labels: list[str], model_readings: Sequence[S
     return lines
 
 
-def read_crops(path: str, listing: SourceListing, paths: list[str],
-               device: torch.device) -> tuple[Head, torch.Tensor]:
+def read_crops(path: str, listing: SourceListing, paths: list[str], device: torch.device,
+               tta: bool = False) -> tuple[Head, list[torch.Tensor]]:
     """A checkpoint's head and its log-probabilities (on the CPU) for the real crops, enlarged its own way.
+
+    One tensor per view: the crops as they are, then with ``tta`` each of ``tta_views``'s shifted views.
 
     Raises:
         InputError: the checkpoint does not load, or a crop does not decode.
@@ -108,9 +131,10 @@ def read_crops(path: str, listing: SourceListing, paths: list[str],
     if [s.path for s in dataset.samples] != paths:
         raise InputError(f"{path}: some real crops did not decode; bench/real_accuracy.py lists them")
     loaded.model.to(device).eval()
+    views = tta_views(dataset.images) if tta else [dataset.images]
     with torch.inference_mode():
-        batch = to_model_input(dataset.images, loaded.input, device)
-        return loaded.head, loaded.head.log_probs(loaded.model(batch)).float().cpu()
+        return loaded.head, [loaded.head.log_probs(loaded.model(to_model_input(view, loaded.input, device)))
+                             .float().cpu() for view in views]
 
 
 def frame_of(paths: list[str], labels: list[str], preds: list[str]) -> pd.DataFrame:
@@ -131,10 +155,23 @@ def main() -> int:
     parser.add_argument("--student", default=None, metavar="CKPT",
                         help="also read a model distilled from the checkpoints (train --teacher), and count "
                              "which of the province glyphs that only some of them read it learnt")
+    parser.add_argument("--format", default="none",
+                        help="constrain every reading to a plate format: none (default), cn, or another "
+                             "known format (README \"Plate formats\")")
+    parser.add_argument("--tta", action="store_true",
+                        help="read every crop in test-time views too (README \"Test-time augmentation\"): "
+                             "each model reads by its views' vote, and the rescoring sums the loss over "
+                             "every view")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
     if len(args.checkpoints) < 2:
         parser.error("give at least two checkpoints to read together")
+    text_format = None if args.format == "none" else args.format
+    try:
+        if text_format:
+            compile_format(text_format)
+    except ValueError as exc:
+        parser.error(str(exc))
     skipped = skipped_line()
     if skipped:
         print(skipped)
@@ -146,21 +183,22 @@ def main() -> int:
     outputs, heads = [], []
     try:
         for path in [*args.checkpoints, *([args.student] if args.student else [])]:
-            head, log_probs = read_crops(path, listing, paths, device)
+            head, log_probs = read_crops(path, listing, paths, device, args.tta)
             outputs.append(log_probs)
             heads.append(head)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if any(h.to_dict() != heads[0].to_dict() for h in heads[1:]) or len({o.shape for o in outputs}) > 1:
+    if any(h.to_dict() != heads[0].to_dict() for h in heads[1:]) or len({o[0].shape for o in outputs}) > 1:
         print("error: the checkpoints spell different characters or read a different number of steps; "
               "give checkpoints of one head", file=sys.stderr)
         return 2
     student = outputs.pop() if args.student else None
-    readings = read_together(heads[0], outputs)
+    readings = read_together(heads[0], outputs, text_format)
     right = np.array([[p[:1] == t[:1] for p, t in zip(readings[f"model {k + 1}"], labels, strict=True)]
                       for k in range(len(outputs))])
     print(f"real crops: {len(paths)}; validation split: {len(val_paths)} (split_by_hash, fraction {VAL_FRACTION})")
+    print(f"format: {args.format}; test-time views: {len(outputs[0])}")
     for k, path in enumerate(args.checkpoints):
         print(f"model {k + 1}: {path}")
     print(f"province glyph read right by every model: {int(right.all(0).sum())}, by some but not all: "
@@ -169,7 +207,7 @@ def main() -> int:
     for line in unread_lines(paths, labels, model_readings, val_paths):
         print(line)
     if student is not None:
-        readings["student"] = heads[0].decode(student)[0]
+        readings["student"] = read_together(heads[0], [student], text_format)["model 1"]
         learnt = np.array([p[:1] == t[:1] for p, t in zip(readings["student"], labels, strict=True)])
         print(f"student: {args.student}")
         print(student_line(right, learnt))

@@ -275,6 +275,37 @@ def test_ensemble_reading_rescores_candidates_by_the_summed_loss_of_every_model(
     assert frame["edit_distance"].tolist() == [1] and not frame["correct"].any()
 
 
+def test_ensemble_reading_takes_every_view_of_every_model_and_a_format() -> None:
+    from ocr_core.heads import CTCHead
+    from ocr_core.score import vote_readings
+
+    ea = _bench("ensemble_accuracy")
+    head = CTCHead("AB12")  # blank 0, A 1, B 2, 1 3, 2 4
+
+    def outputs(steps: list[dict[int, float]]) -> torch.Tensor:
+        probs = torch.full((1, len(steps), 5), 1e-4)
+        for t, step in enumerate(steps):
+            for c, p in step.items():
+                probs[0, t, c] = p
+        return torch.log(probs / probs.sum(-1, keepdim=True))
+
+    # Truth "AB1". Model 1's plain view doubts the A, its shifted view reads it; model 2 doubts the B.
+    plain = outputs([{1: 0.4, 2: 0.6}, {0: 1.0}, {2: 1.0}, {0: 1.0}, {3: 1.0}, {0: 1.0}])
+    shifted = outputs([{1: 0.9, 2: 0.1}, {0: 1.0}, {2: 1.0}, {0: 1.0}, {3: 1.0}, {0: 1.0}])
+    second = outputs([{1: 1.0}, {0: 1.0}, {2: 0.45, 4: 0.55}, {0: 1.0}, {3: 1.0}, {0: 1.0}])
+    assert ea.read_together(head, [plain, second])["model 1"] == ["BB1"]
+    readings = ea.read_together(head, [[plain, shifted], [second]])
+    assert readings["model 1"] == vote_readings(head, [plain, shifted])[0] == ["AB1"]
+    assert readings["model 2"] == ["A21"]
+    losses = {text: float(sum(head.sample_losses(lp, [text])[0] for lp in (plain, shifted, second)))
+              for text in ("BB1", "A21", "AB1")}
+    assert readings["rescored"] == [min(losses, key=losses.get)] == ["AB1"]
+    # A format of a letter A, a letter, a digit: each model alone now reads the glyph it doubted right.
+    constrained = ea.read_together(head, [plain, second], text_format="A[AB][12]")
+    assert constrained["model 1"] == constrained["model 2"] == ["AB1"]
+    assert all(text[0] == "A" for texts in constrained.values() for text in texts)
+
+
 def test_student_line_counts_what_a_student_learnt_of_the_glyphs_only_some_models_read() -> None:
     ea = _bench("ensemble_accuracy")
     # Six crops: model 1 misses 0-2, model 2 reads 0 and 1 of them; crop 5 no model reads.
