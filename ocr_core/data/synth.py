@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import cast
 
 import cv2
 import numpy as np
@@ -261,10 +262,12 @@ def _draw_plate_glyph(char: str, px_per_mm: float, stroke_mm: float) -> np.ndarr
     thickness = max(1, round(stroke_mm * px_per_mm))
     for kind, spec in _PLATE_STROKES[char]:
         if kind == "line":
-            points = np.array([[round(x * px_per_mm * one), round(y * px_per_mm * one)] for x, y in spec], np.int32)
+            polyline = cast(_Polyline, spec)
+            points = np.array([[round(x * px_per_mm * one), round(y * px_per_mm * one)] for x, y in polyline],
+                              np.int32)
             cv2.polylines(image, [points], False, 255, thickness, cv2.LINE_AA, _SHIFT)
         else:
-            cx, cy, rx, ry, start, end = spec  # type: ignore[misc]
+            cx, cy, rx, ry, start, end = cast(_Ellipse, spec)
             centre = (round(cx * px_per_mm * one), round(cy * px_per_mm * one))
             axes = (round(rx * px_per_mm * one), round(ry * px_per_mm * one))
             cv2.ellipse(image, centre, axes, 0, start, end, 255, thickness, cv2.LINE_AA, _SHIFT)
