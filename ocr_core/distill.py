@@ -38,25 +38,35 @@ from ocr_core.preprocess import to_model_input
 _FLOOR = -1e4
 
 
-def load_teachers(paths: Sequence[str | Path], input_size: tuple[int, int],
-                  characters: str) -> list[LoadedModel]:
-    """The teacher checkpoints at ``paths``, checked against the student's crops and labels.
+def check_teacher(teacher: LoadedModel, path: str | Path, input_size: tuple[int, int],
+                  characters: str) -> None:
+    """Refuse a teacher that cannot teach the model in training.
 
     Raises:
-        InputError: a checkpoint does not load, reads another input size than ``input_size`` (the crops are
-            decoded once, at the student's size), or cannot spell a character of ``characters``.
+        InputError: ``teacher`` (loaded from ``path``) reads another input size than ``input_size`` (the
+            crops are decoded once, at the student's size), or cannot spell a character of ``characters``.
+    """
+    if teacher.input_size != input_size:
+        height, width = teacher.input_size
+        raise InputError(f"teacher {path} reads {height}x{width} crops and the model in training "
+                         f"{input_size[0]}x{input_size[1]}; give teachers of the student's input size")
+    missing = sorted(set(characters) - set(teacher.vocab.chars))
+    if missing:
+        raise InputError(f"teacher {path} cannot read {''.join(missing)!r}, which the training labels "
+                         "hold; give teachers that know every character of the training set")
+
+
+def load_teachers(paths: Sequence[str | Path], input_size: tuple[int, int],
+                  characters: str) -> list[LoadedModel]:
+    """The teacher checkpoints at ``paths``, each checked by ``check_teacher``.
+
+    Raises:
+        InputError: a checkpoint does not load, or ``check_teacher`` refuses it.
     """
     teachers = []
     for path in paths:
         teacher = load_model(path)
-        if teacher.input_size != input_size:
-            height, width = teacher.input_size
-            raise InputError(f"teacher {path} reads {height}x{width} crops and the model in training "
-                             f"{input_size[0]}x{input_size[1]}; give teachers of the student's input size")
-        missing = sorted(set(characters) - set(teacher.vocab.chars))
-        if missing:
-            raise InputError(f"teacher {path} cannot read {''.join(missing)!r}, which the training labels "
-                             "hold; give teachers that know every character of the training set")
+        check_teacher(teacher, path, input_size, characters)
         teacher.model.eval()
         teachers.append(teacher)
     return teachers

@@ -22,7 +22,7 @@ from ocr_core.augment import save_pipeline
 from ocr_core.data import synth
 from ocr_core.data.sources import list_source
 from ocr_core.device import pick_device
-from ocr_core.distill import load_teachers
+from ocr_core.distill import check_teacher
 from ocr_core.errors import InputError
 from ocr_core.models import ARCHITECTURES, DEFAULT_ARCH
 from ocr_core.roots import OUTSIDE_ROOTS, confine, confine_listing
@@ -211,7 +211,8 @@ def start(options: dict) -> None:
         if options.get("teachers"):
             input_size = (loaders.model(options["init"]).input_size if options.get("init")
                           else ARCHITECTURES[options["arch"]].input.size)
-            load_teachers(options["teachers"], input_size, "")  # the labels' characters: checked by the run
+            for teacher in options["teachers"]:  # the labels' characters: checked by the run
+                check_teacher(loaders.model(teacher), teacher, input_size, "")
         pick_device(options["device"])
         if options["augment"] == LAB:
             path = out / "augment.json"
