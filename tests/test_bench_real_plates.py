@@ -249,22 +249,24 @@ def test_finetune_cv_trains_each_fold_and_reads_only_its_held_out_crops(tmp_path
     assert (tmp_path / "t" / "fold-0" / "run" / "last.pt").stat().st_mtime_ns == again
 
 
+def _ctc_outputs(steps: list[dict[int, float]]) -> torch.Tensor:
+    """(1, steps, 5) log-probabilities of CTCHead("AB12") (blank 0, A 1, B 2, 1 3, 2 4), given per step."""
+    probs = torch.full((1, len(steps), 5), 1e-4)
+    for t, step in enumerate(steps):
+        for c, p in step.items():
+            probs[0, t, c] = p
+    return torch.log(probs / probs.sum(-1, keepdim=True))
+
+
 def test_ensemble_reading_rescores_candidates_by_the_summed_loss_of_every_model() -> None:
     from ocr_core.heads import CTCHead
 
     ea = _bench("ensemble_accuracy")
     head = CTCHead("AB12")  # blank 0, A 1, B 2, 1 3, 2 4
 
-    def outputs(steps: list[dict[int, float]]) -> torch.Tensor:
-        probs = torch.full((1, len(steps), 5), 1e-4)
-        for t, step in enumerate(steps):
-            for c, p in step.items():
-                probs[0, t, c] = p
-        return torch.log(probs / probs.sum(-1, keepdim=True))
-
     # Truth "AB1". The first model doubts the A, the second the B; each alone reads one glyph wrong.
-    first = outputs([{1: 0.45, 2: 0.55}, {0: 1.0}, {2: 1.0}, {0: 1.0}, {3: 1.0}, {0: 1.0}])
-    second = outputs([{1: 1.0}, {0: 1.0}, {2: 0.45, 4: 0.55}, {0: 1.0}, {3: 1.0}, {0: 1.0}])
+    first = _ctc_outputs([{1: 0.45, 2: 0.55}, {0: 1.0}, {2: 1.0}, {0: 1.0}, {3: 1.0}, {0: 1.0}])
+    second = _ctc_outputs([{1: 1.0}, {0: 1.0}, {2: 0.45, 4: 0.55}, {0: 1.0}, {3: 1.0}, {0: 1.0}])
     readings = ea.read_together(head, [first, second])
     assert readings["model 1"] == ["BB1"] and readings["model 2"] == ["A21"]
     assert readings["frame mean"] == ["AB1"]
@@ -282,17 +284,10 @@ def test_ensemble_reading_takes_every_view_of_every_model_and_a_format() -> None
     ea = _bench("ensemble_accuracy")
     head = CTCHead("AB12")  # blank 0, A 1, B 2, 1 3, 2 4
 
-    def outputs(steps: list[dict[int, float]]) -> torch.Tensor:
-        probs = torch.full((1, len(steps), 5), 1e-4)
-        for t, step in enumerate(steps):
-            for c, p in step.items():
-                probs[0, t, c] = p
-        return torch.log(probs / probs.sum(-1, keepdim=True))
-
     # Truth "AB1". Model 1's plain view doubts the A, its shifted view reads it; model 2 doubts the B.
-    plain = outputs([{1: 0.4, 2: 0.6}, {0: 1.0}, {2: 1.0}, {0: 1.0}, {3: 1.0}, {0: 1.0}])
-    shifted = outputs([{1: 0.9, 2: 0.1}, {0: 1.0}, {2: 1.0}, {0: 1.0}, {3: 1.0}, {0: 1.0}])
-    second = outputs([{1: 1.0}, {0: 1.0}, {2: 0.45, 4: 0.55}, {0: 1.0}, {3: 1.0}, {0: 1.0}])
+    plain = _ctc_outputs([{1: 0.4, 2: 0.6}, {0: 1.0}, {2: 1.0}, {0: 1.0}, {3: 1.0}, {0: 1.0}])
+    shifted = _ctc_outputs([{1: 0.9, 2: 0.1}, {0: 1.0}, {2: 1.0}, {0: 1.0}, {3: 1.0}, {0: 1.0}])
+    second = _ctc_outputs([{1: 1.0}, {0: 1.0}, {2: 0.45, 4: 0.55}, {0: 1.0}, {3: 1.0}, {0: 1.0}])
     assert ea.read_together(head, [plain, second])["model 1"] == ["BB1"]
     readings = ea.read_together(head, [[plain, shifted], [second]])
     assert readings["model 1"] == vote_readings(head, [plain, shifted])[0] == ["AB1"]
