@@ -51,6 +51,20 @@ from ocr_core.preprocess import to_model_input
 from ocr_core.score import tta_views, vote_readings
 
 
+def decode(head: Head, log_probs: torch.Tensor, text_format: str | None = None) -> list[str]:
+    """Greedy readings of ``log_probs``, following ``text_format`` (``ocr_core.formats``) if one is given."""
+    if text_format:
+        return head.decode_constrained(log_probs, compile_format(text_format))[0]
+    return head.decode(log_probs)[0]
+
+
+def read_model(head: Head, views: Sequence[torch.Tensor], text_format: str | None = None) -> list[str]:
+    """One model's readings: of its one view, or its views' vote (``vote_readings``, as ``score --tta``)."""
+    if len(views) == 1:
+        return decode(head, views[0], text_format)
+    return vote_readings(head, views, text_format)[0]
+
+
 def read_together(head: Head, log_probs: Sequence[torch.Tensor | Sequence[torch.Tensor]],
                   text_format: str | None = None) -> dict[str, list[str]]:
     """Each model's readings, their frame mean's, and the candidate with the lowest summed loss.
@@ -62,18 +76,12 @@ def read_together(head: Head, log_probs: Sequence[torch.Tensor | Sequence[torch.
     constrains every decoding (``ocr_core.formats``).
     """
     views = [[lp] if isinstance(lp, torch.Tensor) else list(lp) for lp in log_probs]
-    pattern = compile_format(text_format) if text_format else None
-
-    def decode(lp: torch.Tensor) -> list[str]:
-        return (head.decode_constrained(lp, pattern) if pattern is not None else head.decode(lp))[0]
-
-    readings = {f"model {k + 1}": (decode(model[0]) if len(model) == 1
-                                   else vote_readings(head, model, text_format)[0])
-                for k, model in enumerate(views)}
+    readings = {f"model {k + 1}": read_model(head, model, text_format) for k, model in enumerate(views)}
     every_view = [lp for model in views for lp in model]
     mean = torch.log(torch.stack([lp.exp() for lp in every_view]).mean(0))
-    readings["frame mean"] = decode(mean)
-    proposals = [*readings.values(), *(decode(lp) for model in views if len(model) > 1 for lp in model)]
+    readings["frame mean"] = decode(head, mean, text_format)
+    proposals = [*readings.values(),
+                 *(decode(head, lp, text_format) for model in views if len(model) > 1 for lp in model)]
     candidates = [sorted({r[i] for r in proposals} - {""}) for i in range(len(mean))]
     rows = [(i, text) for i, texts in enumerate(candidates) for text in texts]
     rescored = ["" for _ in candidates]
@@ -207,7 +215,7 @@ def main() -> int:
     for line in unread_lines(paths, labels, model_readings, val_paths):
         print(line)
     if student is not None:
-        readings["student"] = read_together(heads[0], [student], text_format)["model 1"]
+        readings["student"] = read_model(heads[0], student, text_format)
         learnt = np.array([p[:1] == t[:1] for p, t in zip(readings["student"], labels, strict=True)])
         print(f"student: {args.student}")
         print(student_line(right, learnt))
