@@ -48,20 +48,13 @@ from ocr_core.errors import InputError
 from ocr_core.formats import compile_format
 from ocr_core.heads import Head
 from ocr_core.preprocess import to_model_input
-from ocr_core.score import tta_views, vote_readings
-
-
-def decode(head: Head, log_probs: torch.Tensor, text_format: str | None = None) -> list[str]:
-    """Greedy readings of ``log_probs``, following ``text_format`` (``ocr_core.formats``) if one is given."""
-    if text_format:
-        return head.decode_constrained(log_probs, compile_format(text_format))[0]
-    return head.decode(log_probs)[0]
+from ocr_core.score import decode_readings, tta_views, vote_readings
 
 
 def read_model(head: Head, views: Sequence[torch.Tensor], text_format: str | None = None) -> list[str]:
     """One model's readings: of its one view, or its views' vote (``vote_readings``, as ``score --tta``)."""
     if len(views) == 1:
-        return decode(head, views[0], text_format)
+        return decode_readings(head, views[0], text_format)[0]
     return vote_readings(head, views, text_format)[0]
 
 
@@ -79,9 +72,10 @@ def read_together(head: Head, log_probs: Sequence[torch.Tensor | Sequence[torch.
     readings = {f"model {k + 1}": read_model(head, model, text_format) for k, model in enumerate(views)}
     every_view = [lp for model in views for lp in model]
     mean = torch.log(torch.stack([lp.exp() for lp in every_view]).mean(0))
-    readings["frame mean"] = decode(head, mean, text_format)
-    proposals = [*readings.values(),
-                 *(decode(head, lp, text_format) for model in views if len(model) > 1 for lp in model)]
+    readings["frame mean"] = decode_readings(head, mean, text_format)[0]
+    view_readings = [decode_readings(head, lp, text_format)[0]
+                     for model in views if len(model) > 1 for lp in model]
+    proposals = [*readings.values(), *view_readings]
     candidates = [sorted({r[i] for r in proposals} - {""}) for i in range(len(mean))]
     rows = [(i, text) for i, texts in enumerate(candidates) for text in texts]
     rescored = ["" for _ in candidates]

@@ -91,6 +91,15 @@ def tta_views(images: np.ndarray, shifts: Sequence[float] = TTA_SHIFTS) -> list[
     return [images] + [shift_columns(images, k) for k in pixels]
 
 
+def decode_readings(head: Head, log_probs: torch.Tensor, text_format: str | None = None,
+                    ) -> tuple[list[str], np.ndarray]:
+    """Readings and confidences of ``log_probs``: greedy, or following ``text_format`` when one is given
+    (a name of ``ocr_core.formats.FORMATS`` or a regular expression; ``head.decode_constrained``)."""
+    if text_format:
+        return head.decode_constrained(log_probs, compile_format(text_format))
+    return head.decode(log_probs)
+
+
 def vote_readings(head: Head, views_log_probs: Sequence[torch.Tensor], text_format: str | None = None,
                   ) -> tuple[list[str], np.ndarray]:
     """One reading per sample from several views of it: the views' readings, rescored under every view.
@@ -100,9 +109,7 @@ def vote_readings(head: Head, views_log_probs: Sequence[torch.Tensor], text_form
     every head. The confidence is the winner's geometric-mean probability over the views. A sample none
     of whose readings any view can represent keeps the first view's reading and confidence.
     """
-    pattern = compile_format(text_format) if text_format else None
-    proposals = [head.decode_constrained(lp, pattern) if pattern is not None else head.decode(lp)
-                 for lp in views_log_probs]
+    proposals = [decode_readings(head, lp, text_format) for lp in views_log_probs]
     first_preds, first_confidence = proposals[0]
     # Every (sample, candidate) pair once, scored under every view in one call per view.
     pairs = [(i, text) for i in range(len(first_preds)) for text in sorted({preds[i] for preds, _ in proposals})]
@@ -141,10 +148,8 @@ def run_batch(model: nn.Module, head: Head, spec: InputSpec, images: np.ndarray,
     log_probs = views_log_probs[0]
     if tta:
         preds, confidence = vote_readings(head, views_log_probs, text_format)
-    elif text_format:
-        preds, confidence = head.decode_constrained(log_probs, compile_format(text_format))
     else:
-        preds, confidence = head.decode(log_probs)
+        preds, confidence = decode_readings(head, log_probs, text_format)
     if labels is None:
         unknown = np.full(len(preds), np.nan, np.float32)
         return BatchOutput(preds, confidence, unknown, unknown.copy())

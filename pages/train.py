@@ -205,12 +205,9 @@ def start(options: dict) -> None:
                     # The training process reads every listed file, so one escaping file refuses the run.
                     raise InputError(f"{what} {options[key]} lists {len(escaped)} file(s) {OUTSIDE_ROOTS}, "
                                      f"first {escaped[0]}; keep the images inside the roots")
-        for checkpoint in [options.get("init"), *options.get("teachers", [])]:
-            if checkpoint:
-                loaders.model(checkpoint)
+        init = loaders.model(options["init"]) if options.get("init") else None
         if options.get("teachers"):
-            input_size = (loaders.model(options["init"]).input_size if options.get("init")
-                          else ARCHITECTURES[options["arch"]].input.size)
+            input_size = init.input_size if init else ARCHITECTURES[options["arch"]].input.size
             for teacher in options["teachers"]:  # the labels' characters: checked by the run
                 check_teacher(loaders.model(teacher), teacher, input_size, "")
         pick_device(options["device"])
