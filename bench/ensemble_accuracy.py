@@ -51,11 +51,15 @@ from ocr_core.preprocess import to_model_input
 from ocr_core.score import decode_readings, tta_views, vote_readings
 
 
-def read_model(head: Head, views: Sequence[torch.Tensor], text_format: str | None = None) -> list[str]:
-    """One model's readings: of its one view, or its views' vote (``vote_readings``, as ``score --tta``)."""
+def read_model(head: Head, views: Sequence[torch.Tensor], text_format: str | None = None,
+               decoded: Sequence[tuple[list[str], np.ndarray]] | None = None) -> list[str]:
+    """One model's readings: of its one view, or its views' vote (``vote_readings``, as ``score --tta``).
+    ``decoded`` holds each view's ``decode_readings`` where the caller has them."""
+    if decoded is None:
+        decoded = [decode_readings(head, lp, text_format) for lp in views]
     if len(views) == 1:
-        return decode_readings(head, views[0], text_format)[0]
-    return vote_readings(head, views, text_format)[0]
+        return decoded[0][0]
+    return vote_readings(head, views, text_format, proposals=decoded)[0]
 
 
 def read_together(head: Head, log_probs: Sequence[torch.Tensor | Sequence[torch.Tensor]],
@@ -69,12 +73,13 @@ def read_together(head: Head, log_probs: Sequence[torch.Tensor | Sequence[torch.
     constrains every decoding (``ocr_core.formats``).
     """
     views = [[lp] if isinstance(lp, torch.Tensor) else list(lp) for lp in log_probs]
-    readings = {f"model {k + 1}": read_model(head, model, text_format) for k, model in enumerate(views)}
+    decoded = [[decode_readings(head, lp, text_format) for lp in model] for model in views]
+    readings = {f"model {k + 1}": read_model(head, model, text_format, each)
+                for k, (model, each) in enumerate(zip(views, decoded, strict=True))}
     every_view = [lp for model in views for lp in model]
     mean = torch.log(torch.stack([lp.exp() for lp in every_view]).mean(0))
     readings["frame mean"] = decode_readings(head, mean, text_format)[0]
-    view_readings = [decode_readings(head, lp, text_format)[0]
-                     for model in views if len(model) > 1 for lp in model]
+    view_readings = [preds for each in decoded if len(each) > 1 for preds, _ in each]
     proposals = [*readings.values(), *view_readings]
     candidates = [sorted({r[i] for r in proposals} - {""}) for i in range(len(mean))]
     rows = [(i, text) for i, texts in enumerate(candidates) for text in texts]

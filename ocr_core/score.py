@@ -101,15 +101,18 @@ def decode_readings(head: Head, log_probs: torch.Tensor, text_format: str | None
 
 
 def vote_readings(head: Head, views_log_probs: Sequence[torch.Tensor], text_format: str | None = None,
+                  proposals: Sequence[tuple[list[str], np.ndarray]] | None = None,
                   ) -> tuple[list[str], np.ndarray]:
     """One reading per sample from several views of it: the views' readings, rescored under every view.
 
     Each view's decoding proposes a reading; the one with the lowest negative log-likelihood summed over
     all views wins (their product of probabilities), which needs no alignment between views and works for
     every head. The confidence is the winner's geometric-mean probability over the views. A sample none
-    of whose readings any view can represent keeps the first view's reading and confidence.
+    of whose readings any view can represent keeps the first view's reading and confidence. ``proposals``
+    are the views' ``decode_readings`` when the caller has them already (they are decoded otherwise).
     """
-    proposals = [decode_readings(head, lp, text_format) for lp in views_log_probs]
+    if proposals is None:
+        proposals = [decode_readings(head, lp, text_format) for lp in views_log_probs]
     first_preds, first_confidence = proposals[0]
     # Every (sample, candidate) pair once, scored under every view in one call per view.
     pairs = [(i, text) for i in range(len(first_preds)) for text in sorted({preds[i] for preds, _ in proposals})]
