@@ -21,7 +21,11 @@ VARIANT is ``shipped`` (today's renderer) or parts joined by ``+``:
   cjk-plain       Noto Sans CJK Bold as it is, without the weight's erosion
   cjk-monoline=R  every CJK glyph redrawn with strokes of one width: the morphological skeleton of Noto
                   Bold dilated by a disc of radius R px (at the 160 px reference height), as plate
-                  lettering has no thick and thin strokes
+                  lettering has no thick and thin strokes (that skeleton is broken into pieces, with spurs)
+  cjk-thin=R[,R2,R3]
+                  the same with a connected skeleton (scikit-image's thinning of the glyph, one pixel wide)
+                  dilated by a disc of radius R px; three radii give each stroke weight its own (bold,
+                  plate, light). The GA 36 plate font's 10 mm strokes on its 90 mm glyph are R 8.4
   cjk-weights=X,Y,Z
                   the three stroke weights' morphs (bold 25% of plates, plate 50%, light 25%), each 0 (as
                   drawn), dW.H (dilated) or eW.H (eroded); the shipped renderer is 0,e1.3,e3.5
@@ -34,6 +38,9 @@ VARIANT is ``shipped`` (today's renderer) or parts joined by ``+``:
                   the crop is resized from a working image LOW-HIGH times its size (drawn per plate)
                   instead of the renderer's 2 times: below 2 the crops come out softer, above 2 crisper
                   and aliased by the linear resize (it changes every glyph and the later draws)
+  cut-left=D      on half the crops the crop's left edge cuts into the plate by up to D of the crop width
+                  (drawn uniformly), and a glyph needs only half its box inside the crop instead of 0.9: the
+                  real crops' province glyph starts at their edge in half of them (bench/province_glyphs.py)
 Otherwise Latin glyphs and every other draw stay as they are. 1.5-2.5 min to render 40,000 plates on 2
 cores and 2-3 min per seed. Exits 0 with a note when ../shared/data is absent. --write-set writes a variant's
 plates as a data set instead, so that a screened variant can be tried in the CRNN (`python -m ocr_core
@@ -81,6 +88,13 @@ def _skeleton(mask: np.ndarray) -> np.ndarray:
     return skeleton
 
 
+def _thinned(mask: np.ndarray) -> np.ndarray:
+    """A connected, one pixel wide skeleton (uint8 0/1) of a uint8 mask, by scikit-image's thinning."""
+    from skimage.morphology import skeletonize  # only this variant needs scikit-image
+
+    return skeletonize(mask > 127).astype(np.uint8)
+
+
 def _font_ink(spec: str, char: str) -> np.ndarray:
     """A glyph's ink at the reference size from a font file spec ``PATH`` or ``PATH@WGHT`` (a variable font's
     weight axis), cropped to its bounding box as synth draws Noto's."""
@@ -106,7 +120,7 @@ def _load_font(path: str, wght: int) -> ImageFont.FreeTypeFont:
     return font
 
 
-Morph = tuple[str, int, int]  # ("dilate" | "erode" | "plain" | "monoline", width, height) at 160 px
+Morph = tuple[str, int, int]  # ("dilate" | "erode" | "plain" | "monoline" | "thin", width, height) at 160 px
 
 
 def _glyph_master_with(morphs: tuple[Morph, ...] | None,
@@ -127,9 +141,10 @@ def _glyph_master_with(morphs: tuple[Morph, ...] | None,
             kernel = synth._CJK_WEIGHT_KERNELS[weight]
             if kernel is not None:
                 glyph = cv2.erode(glyph, cv2.getStructuringElement(cv2.MORPH_RECT, kernel))
-        elif morph[0] == "monoline":
+        elif morph[0] in ("monoline", "thin"):
+            skeleton = _skeleton(glyph) if morph[0] == "monoline" else _thinned(glyph)
             disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * morph[1] + 1, 2 * morph[1] + 1))
-            glyph = cv2.GaussianBlur(cv2.dilate(_skeleton(glyph) * 255, disc), (0, 0), 1.5)
+            glyph = cv2.GaussianBlur(cv2.dilate(skeleton * 255, disc), (0, 0), 1.5)
         elif morph[0] != "plain":
             kernel = cv2.getStructuringElement(cv2.MORPH_RECT, morph[1:])
             glyph = cv2.dilate(glyph, kernel) if morph[0] == "dilate" else cv2.erode(glyph, kernel)
@@ -140,13 +155,14 @@ def _glyph_master_with(morphs: tuple[Morph, ...] | None,
 
 
 class Variant(NamedTuple):
-    """A renderer variant: the province glyph's fills, CJK morphs per stroke weight, CJK fonts and the
-    downscale range."""
+    """A renderer variant: the province glyph's fills, CJK morphs per stroke weight, CJK fonts, the
+    downscale range and how deep the crop's left edge may cut into the plate (0: as shipped)."""
 
     fills: tuple[float, ...]
     morphs: tuple[Morph, ...] | None
     fonts: tuple[str, ...]
     downscale: tuple[float, float] | None
+    cut_left: float = 0.0
 
 
 def _weight_morph(text: str) -> Morph:
@@ -166,6 +182,7 @@ def parse_variant(name: str) -> Variant:
     weights = len(synth.GLYPH_WEIGHTS)
     fonts: tuple[str, ...] = ()
     downscale: tuple[float, float] | None = None
+    cut_left = 0.0
     for part in name.split("+"):
         key, _, value = part.partition("=")
         try:
@@ -185,6 +202,11 @@ def parse_variant(name: str) -> Variant:
                 if radius < 1:
                     raise ValueError
                 morphs = (("monoline", radius, radius),) * weights
+            elif key == "cjk-thin":
+                radii = [int(v) for v in value.split(",")]
+                if len(radii) not in (1, weights) or min(radii) < 1:
+                    raise ValueError
+                morphs = tuple(("thin", r, r) for r in radii * (weights // len(radii)))
             elif part == "cjk-plain":
                 morphs = (("plain", 0, 0),) * weights
             elif key == "cjk-weights":
@@ -202,14 +224,19 @@ def parse_variant(name: str) -> Variant:
                 if not 1.0 <= low <= high <= 6.0:
                     raise ValueError
                 downscale = (low, high)
+            elif key == "cut-left":
+                cut_left = float(value)
+                if not 0.0 < cut_left <= 0.2:
+                    raise ValueError
             else:
                 raise ValueError
         except ValueError:
             raise ValueError(f"variant part {part!r} is not one of fills=A,B,..., cjk-dilate=W.H, "
-                             "cjk-erode=W.H, cjk-monoline=R, cjk-plain, cjk-weights=X,Y,Z, "
+                             "cjk-erode=W.H, cjk-monoline=R, cjk-thin=R[,R2,R3], cjk-plain, "
+                             "cjk-weights=X,Y,Z, "
                              "cjk-font=PATH[@WGHT],... (font files with the 31 provinces), "
-                             "downscale=LOW,HIGH (1-6) or shipped (see --help)") from None
-    return Variant(fills, morphs, fonts, downscale)
+                             "downscale=LOW,HIGH (1-6), cut-left=D (0-0.2) or shipped (see --help)") from None
+    return Variant(fills, morphs, fonts, downscale, cut_left)
 
 
 def _degrade_downscaled(low: float, high: float) -> Callable[..., np.ndarray]:
@@ -228,21 +255,44 @@ def _degrade_downscaled(low: float, high: float) -> Callable[..., np.ndarray]:
     return degrade
 
 
+CUT_LEFT_SHARE = 0.5  # cut-left: the share of crops whose left edge cuts into the plate
+CUT_MIN_INSIDE = 0.5  # cut-left: the share of each glyph's box that has to be inside the crop
+
+
+def _plate_quad_cut_left(depth: float) -> Callable[[int, int, np.random.Generator], np.ndarray]:
+    """synth._plate_quad, then on CUT_LEFT_SHARE of the crops the plate's left corners moved out of the crop
+    by up to depth of its width: the crop's left edge cuts into the plate."""
+    shipped = synth._plate_quad
+
+    def plate_quad(out_w: int, out_h: int, rng: np.random.Generator) -> np.ndarray:
+        quad = shipped(out_w, out_h, rng)
+        if rng.random() < CUT_LEFT_SHARE:
+            quad[[0, 3], 0] -= np.float32(rng.uniform(0.0, depth) * out_w)
+        return quad
+
+    return plate_quad
+
+
 @contextmanager
 def renderer_variant(name: str) -> Iterator[None]:
     """Patch ocr_core.data.synth to draw VARIANT name inside the block, and restore it after."""
     variant = parse_variant(name)
-    saved = synth._PROVINCE_FILLS, synth._glyph_master, synth._degrade
+    saved = (synth._PROVINCE_FILLS, synth._glyph_master, synth._degrade, synth._plate_quad,
+             synth.MIN_GLYPH_INSIDE)
     synth._PROVINCE_FILLS = variant.fills
     if variant.morphs is not None or variant.fonts:
         synth._glyph_master = _glyph_master_with(variant.morphs, variant.fonts)  # type: ignore[assignment]
     if variant.downscale is not None:
         synth._degrade = _degrade_downscaled(*variant.downscale)
+    if variant.cut_left:
+        synth._plate_quad = _plate_quad_cut_left(variant.cut_left)
+        synth.MIN_GLYPH_INSIDE = CUT_MIN_INSIDE
     synth._glyph_mask.cache_clear()
     try:
         yield
     finally:
-        synth._PROVINCE_FILLS, synth._glyph_master, synth._degrade = saved
+        (synth._PROVINCE_FILLS, synth._glyph_master, synth._degrade, synth._plate_quad,
+         synth.MIN_GLYPH_INSIDE) = saved
         synth._glyph_mask.cache_clear()
 
 

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+import cv2
 import numpy as np
 import pandas as pd
 import pytest
@@ -350,6 +351,51 @@ def test_province_proxy_variants_redraw_the_province_glyph_and_restore_the_rende
     assert np.array_equal(synth._glyph_mask("皖", 20, 40, 1, 0), shipped_mask)
     assert np.array_equal(synth.render_sample(3, 0, proxy.STYLES)[1], shipped)
     for bad in ("fills=0", "fills=a", "cjk-dilate=3", "cjk-monoline=0", "serif"):
+        with pytest.raises(ValueError, match="variant part"):
+            proxy.parse_variant(bad)
+
+
+def test_province_proxy_thin_variant_draws_connected_strokes_of_one_width_per_weight() -> None:
+    from ocr_core.data import synth
+
+    proxy = _bench("province_proxy")
+    ring = np.zeros((160, 100), np.uint8)
+    cv2.rectangle(ring, (20, 20), (80, 140), 255, 16)  # a closed 16 px frame: one connected loop
+    thinned = proxy._thinned(ring)
+    assert thinned[ring == 0].sum() == 0
+    assert cv2.connectedComponents(thinned)[0] == 2  # the background and one skeleton, unbroken
+    assert thinned[60:100, :50].sum(1).max() == 1  # one pixel wide across the left stem
+    assert proxy.parse_variant("cjk-thin=8").morphs == (("thin", 8, 8),) * 3
+    assert proxy.parse_variant("cjk-thin=10,8,6").morphs == (("thin", 10, 10), ("thin", 8, 8), ("thin", 6, 6))
+    shipped_mask = synth._glyph_mask("皖", 20, 40, 1, 0).copy()
+    with proxy.renderer_variant("cjk-thin=4,8,12"):
+        inks = [int(synth._glyph_mask("皖", 20, 40, weight, 0).sum()) for weight in range(3)]
+        assert inks[0] < inks[1] < inks[2]  # each stroke weight its own radius
+    assert np.array_equal(synth._glyph_mask("皖", 20, 40, 1, 0), shipped_mask)
+    for bad in ("cjk-thin=0", "cjk-thin=8,6", "cjk-thin=a"):
+        with pytest.raises(ValueError, match="variant part"):
+            proxy.parse_variant(bad)
+
+
+def test_province_proxy_cut_left_variant_lets_the_crop_edge_cut_into_the_province_glyph() -> None:
+    from ocr_core.data import synth
+
+    proxy = _bench("province_proxy")
+    assert proxy.parse_variant("cut-left=0.1").cut_left == 0.1
+    assert proxy.parse_variant("shipped").cut_left == 0.0
+
+    def first_glyph_inside(seeds: range) -> np.ndarray:
+        return np.array([synth.render_plate_with_legibility("皖A12345", "ccpd", np.random.default_rng(s))[1][0]
+                         for s in seeds])
+
+    shipped = first_glyph_inside(range(30))
+    with proxy.renderer_variant("cut-left=0.15"):
+        assert synth.MIN_GLYPH_INSIDE == proxy.CUT_MIN_INSIDE
+        cut = first_glyph_inside(range(30))
+    assert synth.MIN_GLYPH_INSIDE == 0.9 and synth._plate_quad.__name__ == "_plate_quad"  # restored
+    assert shipped.min() >= 0.9 and (cut < 0.9).sum() >= 3 and cut.min() >= proxy.CUT_MIN_INSIDE
+    assert np.array_equal(first_glyph_inside(range(30)), shipped)
+    for bad in ("cut-left=0", "cut-left=0.5", "cut-left=x"):
         with pytest.raises(ValueError, match="variant part"):
             proxy.parse_variant(bad)
 
