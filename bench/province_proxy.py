@@ -41,6 +41,10 @@ VARIANT is ``shipped`` (today's renderer) or parts joined by ``+``:
   cut-left=D      on half the crops the crop's left edge cuts into the plate by up to D of the crop width
                   (drawn uniformly), and a glyph needs only half its box inside the crop instead of 0.9: the
                   real crops' province glyph starts at their edge in half of them (bench/province_glyphs.py)
+  warm=P          on P of the crops, a strong warm colour cast and less light after the renderer's own
+                  photometry (sodium street lamps at about 2,000 K or tungsten light at 2,700-3,200 K, seen
+                  with a daylight white balance): red x1.1-1.7, green x0.85-1.15, blue x0.2-0.7, exposure
+                  x0.45-0.9. The renderer's white balance moves each channel by about 7% only
 Otherwise Latin glyphs and every other draw stay as they are. 1.5-2.5 min to render 40,000 plates on 2
 cores and 2-3 min per seed. Exits 0 with a note when ../shared/data is absent. --write-set writes a variant's
 plates as a data set instead, so that a screened variant can be tried in the CRNN (`python -m ocr_core
@@ -156,13 +160,15 @@ def _glyph_master_with(morphs: tuple[Morph, ...] | None,
 
 class Variant(NamedTuple):
     """A renderer variant: the province glyph's fills, CJK morphs per stroke weight, CJK fonts, the
-    downscale range and how deep the crop's left edge may cut into the plate (0: as shipped)."""
+    downscale range, how deep the crop's left edge may cut into the plate and the share of crops with a
+    warm cast (0: as shipped)."""
 
     fills: tuple[float, ...]
     morphs: tuple[Morph, ...] | None
     fonts: tuple[str, ...]
     downscale: tuple[float, float] | None
     cut_left: float = 0.0
+    warm: float = 0.0
 
 
 def _weight_morph(text: str) -> Morph:
@@ -183,6 +189,7 @@ def parse_variant(name: str) -> Variant:
     fonts: tuple[str, ...] = ()
     downscale: tuple[float, float] | None = None
     cut_left = 0.0
+    warm = 0.0
     for part in name.split("+"):
         key, _, value = part.partition("=")
         try:
@@ -228,15 +235,19 @@ def parse_variant(name: str) -> Variant:
                 cut_left = float(value)
                 if not 0.0 < cut_left <= 0.2:
                     raise ValueError
+            elif key == "warm":
+                warm = float(value)
+                if not 0.0 < warm <= 1.0:
+                    raise ValueError
             else:
                 raise ValueError
         except ValueError:
             raise ValueError(f"variant part {part!r} is not one of fills=A,B,..., cjk-dilate=W.H, "
                              "cjk-erode=W.H, cjk-monoline=R, cjk-thin=R[,R2,R3], cjk-plain, "
-                             "cjk-weights=X,Y,Z, "
-                             "cjk-font=PATH[@WGHT],... (font files with the 31 provinces), "
-                             "downscale=LOW,HIGH (1-6), cut-left=D (0-0.2) or shipped (see --help)") from None
-    return Variant(fills, morphs, fonts, downscale, cut_left)
+                             "cjk-weights=X,Y,Z, cjk-font=PATH[@WGHT],... (font files with the 31 "
+                             "provinces), downscale=LOW,HIGH (1-6), cut-left=D (0-0.2), warm=P (0-1) "
+                             "or shipped (see --help)") from None
+    return Variant(fills, morphs, fonts, downscale, cut_left, warm)
 
 
 def _degrade_downscaled(low: float, high: float) -> Callable[..., np.ndarray]:
@@ -273,12 +284,31 @@ def _plate_quad_cut_left(depth: float) -> Callable[[int, int, np.random.Generato
     return plate_quad
 
 
+WARM_GAINS = ((1.1, 1.7), (0.85, 1.15), (0.2, 0.7))  # warm: the red, green and blue gains' ranges
+WARM_EXPOSURE = (0.45, 0.9)
+
+
+def _photometric_warm(share: float) -> Callable[[np.ndarray, np.random.Generator], np.ndarray]:
+    """synth._photometric, then on share of the crops a warm cast and less light (the warm variant)."""
+    shipped = synth._photometric
+
+    def photometric(work: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        out = shipped(work, rng)
+        if rng.random() >= share:
+            return out
+        gains = np.array([rng.uniform(*g) for g in WARM_GAINS], np.float32)
+        gains *= np.float32(rng.uniform(*WARM_EXPOSURE))
+        return np.clip(out.astype(np.float32) * gains, 0, 255).astype(np.uint8)
+
+    return photometric
+
+
 @contextmanager
 def renderer_variant(name: str) -> Iterator[None]:
     """Patch ocr_core.data.synth to draw VARIANT name inside the block, and restore it after."""
     variant = parse_variant(name)
     saved = (synth._PROVINCE_FILLS, synth._glyph_master, synth._degrade, synth._plate_quad,
-             synth.MIN_GLYPH_INSIDE)
+             synth.MIN_GLYPH_INSIDE, synth._photometric)
     synth._PROVINCE_FILLS = variant.fills
     if variant.morphs is not None or variant.fonts:
         synth._glyph_master = _glyph_master_with(variant.morphs, variant.fonts)  # type: ignore[assignment]
@@ -287,12 +317,14 @@ def renderer_variant(name: str) -> Iterator[None]:
     if variant.cut_left:
         synth._plate_quad = _plate_quad_cut_left(variant.cut_left)
         synth.MIN_GLYPH_INSIDE = CUT_MIN_INSIDE
+    if variant.warm:
+        synth._photometric = _photometric_warm(variant.warm)
     synth._glyph_mask.cache_clear()
     try:
         yield
     finally:
         (synth._PROVINCE_FILLS, synth._glyph_master, synth._degrade, synth._plate_quad,
-         synth.MIN_GLYPH_INSIDE) = saved
+         synth.MIN_GLYPH_INSIDE, synth._photometric) = saved
         synth._glyph_mask.cache_clear()
 
 

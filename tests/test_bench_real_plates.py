@@ -400,6 +400,27 @@ def test_province_proxy_cut_left_variant_lets_the_crop_edge_cut_into_the_provinc
             proxy.parse_variant(bad)
 
 
+def test_province_proxy_warm_variant_casts_the_crops_warm_and_darker() -> None:
+    from ocr_core.data import synth
+
+    proxy = _bench("province_proxy")
+    assert proxy.parse_variant("warm=0.3").warm == 0.3
+    shipped = [synth.render_sample(5, i, proxy.STYLES)[1].astype(np.float64) for i in range(12)]
+    with proxy.renderer_variant("warm=1"):
+        warm = [synth.render_sample(5, i, proxy.STYLES)[1].astype(np.float64) for i in range(12)]
+    assert synth._photometric.__name__ == "_photometric"  # restored
+
+    def red_minus_blue(crops: list[np.ndarray]) -> float:
+        return float(np.mean([c[..., 0].mean() - c[..., 2].mean() for c in crops]))
+
+    assert red_minus_blue(warm) > red_minus_blue(shipped) + 40
+    assert np.mean([c.mean() for c in warm]) < np.mean([c.mean() for c in shipped])
+    assert np.array_equal(synth.render_sample(5, 0, proxy.STYLES)[1], shipped[0].astype(np.uint8))
+    for bad in ("warm=0", "warm=1.5", "warm=x"):
+        with pytest.raises(ValueError, match="variant part"):
+            proxy.parse_variant(bad)
+
+
 def test_province_proxy_font_and_downscale_variants(monkeypatch) -> None:
     from ocr_core.data import synth
 
