@@ -4,7 +4,8 @@
                                   [--tta] [--upscale checkpoint|linear|cubic] [--device auto]
 
 Prints exact-plate accuracy and CER on all 297 crops, on the train and validation halves of the split
-(the fine-tune trains on the first and never on the second), and on 皖 and non-皖 crops. Per slice it
+(the fine-tune trains on the first and never on the second), on 皖 and non-皖 crops, and on crops lit warm
+or dark and the others (real_plates.is_warm_or_dark: street lamps, tungsten light, night). Per slice it
 gives the province-glyph accuracy overall and per glyph group (province_皖: crops labelled 皖,
 province_other: every other province; "-" where the slice has none) and the share of crops whose other
 6-7 characters are all right (rest_acc). --format constrains the readings (README "Plate formats"), --tta
@@ -22,10 +23,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
-from real_plates import VAL_FRACTION, real_listing, skipped_line
+from real_plates import VAL_FRACTION, is_warm_or_dark, real_listing, skipped_line
 
 from ocr_core.checkpoint import load_model
 from ocr_core.data.dataset import decode_listing
+from ocr_core.data.image_io import read_rgb
 from ocr_core.device import pick_device
 from ocr_core.errors import InputError
 from ocr_core.preprocess import UPSCALE_MODES
@@ -47,8 +49,10 @@ def rest_accuracy(frame: pd.DataFrame) -> float:
     return float((frame["pred"].str[1:] == frame["label"].str[1:]).mean())
 
 
-def report_rows(name: str, frame: pd.DataFrame, val_paths: set[str]) -> list[dict[str, object]]:
-    """Table rows for one checkpoint: all crops, both split halves, and the 皖 / non-皖 breakdown."""
+def report_rows(name: str, frame: pd.DataFrame, val_paths: set[str],
+                dim_paths: set[str] | None = None) -> list[dict[str, object]]:
+    """Table rows for one checkpoint: all crops, both split halves, the 皖 / non-皖 breakdown and, given
+    the paths of the crops lit warm or dark, those crops and the others."""
     rows = []
     in_val = frame["path"].isin(val_paths)
     first = frame["label"].str[:1]
@@ -59,6 +63,9 @@ def report_rows(name: str, frame: pd.DataFrame, val_paths: set[str]) -> list[dic
         "皖 crops": frame[first == "皖"],
         "non-皖 crops": frame[first != "皖"],
     }
+    if dim_paths is not None:
+        dim = frame["path"].isin(dim_paths)
+        slices |= {"warm or dark": frame[dim], "other light": frame[~dim]}
     for slice_name, part in slices.items():
         summary = summarize(part)
         part_first = part["label"].str[:1]
@@ -95,6 +102,8 @@ def main() -> int:
     listing, val_paths = real_listing()
     print(f"real crops: {len(listing.samples)}; validation split: {len(val_paths)} (split_by_hash, fraction "
           f"{VAL_FRACTION})")
+    dim_paths = {s.path for s in listing.samples if is_warm_or_dark(read_rgb(s.path))}
+    print(f"lit warm or dark: {len(dim_paths)} crops")
     rows: list[dict[str, object]] = []
     for name, path in (("synthetic-only", args.demo), ("fine-tuned", args.finetuned)):
         if not Path(path).is_file():
@@ -116,7 +125,7 @@ def main() -> int:
         except (InputError, ValueError) as exc:
             print(f"error: --format {args.format}: {exc}", file=sys.stderr)
             return 2
-        rows += report_rows(name, frame, val_paths)
+        rows += report_rows(name, frame, val_paths, dim_paths)
     table = pd.DataFrame(rows)
     with pd.option_context("display.float_format", "{:.4f}".format, "display.width", 160):
         print(table.to_string(index=False, na_rep="-"))

@@ -57,6 +57,27 @@ def test_real_accuracy_splits_province_accuracy_by_glyph_group() -> None:
     assert rows["train split"]["n"] == 3 and math.isnan(rows["train split"]["province_other"])
     assert rows["val split"]["province_other"] == 1 / 2
     assert math.isnan(rows["皖 crops"]["province_other"]) and math.isnan(rows["non-皖 crops"]["province_皖"])
+    lit = {r["slice"]: r for r in ra.report_rows("x", frame, val_paths={"d", "e"}, dim_paths={"b", "c"})}
+    assert lit["warm or dark"]["n"] == 2 and lit["warm or dark"]["province_acc"] == 1 / 2
+    assert lit["other light"]["n"] == 3 and lit["other light"]["province_acc"] == 2 / 3
+
+
+def test_real_plates_tells_crops_lit_warm_or_dark_from_daylight_ones() -> None:
+    real_plates = _bench("real_plates")
+
+    def plate(paint: tuple[int, int, int], ink: tuple[int, int, int]) -> np.ndarray:
+        crop = np.empty((24, 94, 3), np.uint8)
+        crop[:] = paint
+        crop[6:18, 12:80:8] = ink  # glyph strokes: a fifth of the middle's pixels
+        crop[6:18, 13:80:8] = ink
+        return crop
+
+    daylight = plate((20, 70, 190), (190, 215, 245))  # at 94x24 the white ink takes some of the blue
+    warmth, paint = real_plates.light_measures(daylight)
+    assert warmth == pytest.approx(-55, abs=1) and paint == pytest.approx(93.3, abs=0.5)
+    assert not real_plates.is_warm_or_dark(daylight)
+    assert real_plates.is_warm_or_dark(plate((40, 60, 50), (230, 200, 90)))  # sodium light: yellow ink
+    assert real_plates.is_warm_or_dark(plate((10, 25, 70), (120, 120, 150)))  # night: dark paint
 
 
 def test_province_glyph_measures_find_the_first_two_glyphs() -> None:
