@@ -406,8 +406,9 @@ def test_province_proxy_cut_left_variant_lets_the_crop_edge_cut_into_the_provinc
     assert proxy.parse_variant("shipped").cut_left == 0.0
 
     def first_glyph_inside(seeds: range) -> np.ndarray:
-        return np.array([synth.render_plate_with_legibility("皖A12345", "ccpd", np.random.default_rng(s))[1][0]
-                         for s in seeds])
+        rng = np.random.default_rng
+        return np.array([synth.render_plate_with_legibility("皖A12345", "ccpd", rng(seed))[1][0]
+                         for seed in seeds])
 
     shipped = first_glyph_inside(range(30))
     with proxy.renderer_variant("cut-left=0.15"):
