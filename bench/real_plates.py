@@ -17,7 +17,7 @@ REAL_PLATES = Path(__file__).resolve().parents[2] / "shared" / "data" / "real-pl
 VAL_FRACTION = 0.35  # the fraction the README's fine-tune recipe passes as --val-split (split_by_hash)
 # A crop is "warm or dark" when its ink's red minus blue is above WARM_INK grey levels (street lamps or
 # tungsten light under a daylight white balance turn the white ink yellow) or its paint's mean grey level
-# is under DARK_PAINT. The demo misses the province glyph of such crops four times as often (README).
+# is under DARK_PAINT. The demo misses the province glyph of such crops far more often (README).
 WARM_INK = -20.0
 DARK_PAINT = 60.0
 
